@@ -1,0 +1,120 @@
+#include "engine/allocator.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/cuda/runtime.h"
+
+namespace xmkd {
+namespace {
+
+constexpr size_t kAlignment = 64;   // a cache line; also what AVX-512 loads like
+
+// Small blocks round to 512 B, larger ones to 1/8 of their power-of-two range (at most 12.5%
+// waste), so a cached block is reused by requests of nearly the same size.
+size_t round_size(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  if (bytes <= 4096) return (bytes + 511) / 512 * 512;
+  size_t pow2 = 1;
+  while (pow2 < bytes) pow2 <<= 1;
+  size_t step = pow2 / 16;
+  return (bytes + step - 1) / step * step;
+}
+
+class CachingAllocator {
+ public:
+  explicit CachingAllocator(Device device) : device_(device) {}
+  ~CachingAllocator() = default;   // blocks still cached at exit are reclaimed by the OS
+
+  void* allocate(size_t bytes) {
+    size_t size = round_size(bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    void* p = nullptr;
+    auto it = free_.find(size);
+    if (it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      stats_.cached -= size;
+      stats_.reuses++;
+    } else {
+      p = system_alloc(size);
+      if (!p) {   // out of memory: give the cache back and try once more
+        release_cached_locked();
+        p = system_alloc(size);
+      }
+      XMKD_CHECK(p != nullptr, "out of ", device_name(device_), " memory allocating ", size,
+                 " bytes (in use: ", stats_.in_use, " bytes)");
+      stats_.system_allocs++;
+    }
+    stats_.in_use += size;
+    if (stats_.in_use > stats_.peak_in_use) stats_.peak_in_use = stats_.in_use;
+    return p;
+  }
+
+  void deallocate(void* p, size_t bytes) {
+    if (!p) return;
+    size_t size = round_size(bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[size].push_back(p);
+    stats_.in_use -= size;
+    stats_.cached += size;
+  }
+
+  MemoryStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_in_use = stats_.in_use;
+  }
+  void empty_cache() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_cached_locked();
+  }
+
+ private:
+  void* system_alloc(size_t size) {
+    if (device_ == Device::CPU) return std::aligned_alloc(kAlignment, size);
+    try {
+      return cuda::device_malloc(size);
+    } catch (const Error&) {
+      return nullptr;
+    }
+  }
+  void system_free(void* p) {
+    if (device_ == Device::CPU) std::free(p);
+    else cuda::device_free(p);
+  }
+  void release_cached_locked() {
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) system_free(p);
+    free_.clear();
+    stats_.cached = 0;
+  }
+
+  Device device_;
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  MemoryStats stats_;
+};
+
+CachingAllocator& allocator_for(Device device) {
+  // Leaked on purpose: tensors in static storage may be freed after main() returns.
+  static CachingAllocator* cpu = new CachingAllocator(Device::CPU);
+  static CachingAllocator* gpu = new CachingAllocator(Device::CUDA);
+  return device == Device::CPU ? *cpu : *gpu;
+}
+
+}  // namespace
+
+void* allocate(Device device, size_t bytes) { return allocator_for(device).allocate(bytes); }
+void deallocate(Device device, void* ptr, size_t bytes) { allocator_for(device).deallocate(ptr, bytes); }
+MemoryStats memory_stats(Device device) { return allocator_for(device).stats(); }
+void reset_peak_memory(Device device) { allocator_for(device).reset_peak(); }
+void empty_cache(Device device) { allocator_for(device).empty_cache(); }
+
+}  // namespace xmkd

@@ -1,0 +1,10 @@
+// The one place that chooses a backend: XMKD_DISPATCH(device, kernel, args...) calls
+// xmkd::cuda::kernel(args...) for Device::CUDA and xmkd::cpu::kernel(args...) otherwise.
+// Both are declared from the same kernels/defs/*.def line, so their signatures cannot drift.
+#pragma once
+#include "engine/device.h"
+#include "kernels/kernels.h"
+
+#define XMKD_DISPATCH(device, kernel, ...)                                   \
+  ((device) == ::xmkd::Device::CUDA ? ::xmkd::cuda::kernel(__VA_ARGS__)      \
+                                    : ::xmkd::cpu::kernel(__VA_ARGS__))

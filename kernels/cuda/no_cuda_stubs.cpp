@@ -1,0 +1,29 @@
+// Linked instead of the CUDA backend when xmkd is built without CUDA: every CUDA entry point
+// throws "built without CUDA" so a request for the GPU fails loudly, never silently.
+#include "engine/error.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/kernels.h"
+
+namespace xmkd::cuda {
+namespace {
+[[noreturn]] void no_cuda(const char* what) {
+  fail("xmkd was built without CUDA: cannot run '", what,
+       "' on a GPU (rebuild with nvcc available and -DXMKD_CUDA=ON, or use --device cpu)");
+}
+}  // namespace
+
+#define XMKD_KERNEL(name, params) void name params { no_cuda(#name); }
+#include "kernels/defs/all.def"
+#undef XMKD_KERNEL
+
+bool compiled() { return false; }
+int device_count() { return 0; }
+void* device_malloc(size_t) { no_cuda("device_malloc"); }
+void device_free(void*) { no_cuda("device_free"); }
+void copy_host_to_device(void*, const void*, size_t) { no_cuda("copy_host_to_device"); }
+void copy_device_to_host(void*, const void*, size_t) { no_cuda("copy_device_to_host"); }
+void copy_device_to_device(void*, const void*, size_t) { no_cuda("copy_device_to_device"); }
+void memset_zero(void*, size_t) { no_cuda("memset_zero"); }
+void synchronize() { no_cuda("synchronize"); }
+
+}  // namespace xmkd::cuda

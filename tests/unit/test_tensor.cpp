@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+
+#include "engine/allocator.h"
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace xmkd {
+namespace {
+
+TEST(Tensor, CreationShapesAndTypes) {
+  Tensor t = Tensor::zeros({2, 3, 4});
+  EXPECT_EQ(t.numel(), 24);
+  EXPECT_EQ(t.dim(-1), 4);
+  EXPECT_EQ(t.dtype(), DType::Float32);
+  EXPECT_EQ(t.device(), Device::CPU);
+  for (float v : t.to_vector<float>()) EXPECT_EQ(v, 0.0f);
+  EXPECT_EQ(Tensor::full({2}, 3.5f).to_vector<float>(), (std::vector<float>{3.5f, 3.5f}));
+  Tensor labels = Tensor::from_vector<int64_t>({1, 2, 3}, {3});
+  EXPECT_EQ(labels.dtype(), DType::Int64);
+  EXPECT_EQ(Tensor::scalar(2.0f).ndim(), 0);
+  EXPECT_EQ(Tensor::scalar(2.0f).item(), 2.0f);
+}
+
+TEST(Tensor, WrongTypeAccessNamesTheTensor) {
+  Tensor labels = Tensor::from_vector<int64_t>({1}, {1});
+  try {
+    labels.data<float>();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("int64 (1,)"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Tensor::from_vector<float>({1, 2, 3}, {2, 2}), Error);
+  EXPECT_THROW(Tensor().shape(), Error);
+}
+
+TEST(Tensor, ViewSharesDataCloneDoesNot) {
+  Tensor a = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2});
+  Tensor v = a.view({4});
+  Tensor c = a.clone();
+  a.data<float>()[0] = 9;
+  EXPECT_EQ(v.to_vector<float>()[0], 9);
+  EXPECT_EQ(c.to_vector<float>()[0], 1);
+  EXPECT_THROW(a.view({3}), Error);
+}
+
+TEST(Tensor, CudaRequestWithoutCudaIsLoud) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present";
+  Tensor a = Tensor::zeros({2});
+  EXPECT_THROW(a.to(Device::CUDA), Error);
+}
+
+TEST(Allocator, FreedBlocksAreReused) {
+  { Tensor warm = Tensor::empty({1000}); }
+  MemoryStats before = memory_stats(Device::CPU);
+  { Tensor t = Tensor::empty({1000}); }
+  MemoryStats after = memory_stats(Device::CPU);
+  EXPECT_EQ(after.system_allocs, before.system_allocs);
+  EXPECT_EQ(after.reuses, before.reuses + 1);
+  EXPECT_EQ(after.in_use, before.in_use);
+}
+
+TEST(Allocator, PeakTracksHighWaterMark) {
+  reset_peak_memory(Device::CPU);
+  size_t base = memory_stats(Device::CPU).in_use;
+  { Tensor t = Tensor::empty({1 << 20}); }
+  MemoryStats s = memory_stats(Device::CPU);
+  EXPECT_GE(s.peak_in_use, base + (4u << 20));
+  EXPECT_EQ(s.in_use, base);
+}
+
+TEST(Random, SameSeedSameStream) {
+  Generator a(42), b(42), c(43);
+  for (int i = 0; i < 10; ++i) {
+    float x = a.normal();
+    EXPECT_EQ(x, b.normal());
+    (void)c;
+  }
+  Generator d(7);
+  double mean = 0;
+  for (int i = 0; i < 100000; ++i) mean += d.uniform();
+  EXPECT_NEAR(mean / 100000, 0.5, 0.01);
+}
+
+}  // namespace
+}  // namespace xmkd

@@ -1,0 +1,11 @@
+// Each subcommand of the xmkd program lives in its own file and registers itself on the app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace xmkd::cli {
+
+void register_info(CLI::App& app);
+void register_parity(CLI::App& app);
+void register_bench(CLI::App& app);
+
+}  // namespace xmkd::cli

@@ -1,0 +1,22 @@
+// xmkd: the command-line program. `xmkd --help` lists the subcommands.
+#include <cstdio>
+
+#include "engine/error.h"
+#include "tools/xmkd/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"xmkd: cross-modal knowledge distillation engine"};
+  app.require_subcommand(1);
+  xmkd::cli::register_info(app);
+  xmkd::cli::register_parity(app);
+  xmkd::cli::register_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const xmkd::Error& e) {
+    std::fprintf(stderr, "xmkd: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
