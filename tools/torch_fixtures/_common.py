@@ -5,6 +5,7 @@ weights need not be stored in the fixtures: value_i = 2 * u_i - 1, u_i = top 24 
 splitmix64(key * 2^32 + i) / 2^24.
 """
 import json
+import math
 import os
 import struct
 
@@ -52,3 +53,48 @@ def deterministic_values(key, n):
     idx = np.arange(n, dtype=np.uint64) + (np.uint64(key) << np.uint64(32))
     u = (_splitmix64(idx) >> np.uint64(40)).astype(np.float64) / float(1 << 24)
     return torch.from_numpy((2.0 * u - 1.0).astype(np.float32))
+
+
+def fnv1a32(text):
+    """FNV-1a 32-bit hash of a UTF-8 string (xmkd::testing::fnv1a32): the key of a tensor's values."""
+    h = 0x811C9DC5
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def deterministic_state_value(name, shape):
+    """The value xmkd's tests give state dict entry `name` (xmkd::testing::deterministic_init).
+
+    With u = deterministic_values(fnv1a32(name), numel), computed in float64 and rounded once to
+    float32: weights with ndim >= 2: u * sqrt(6 / fan_in); other "...weight" (batch norm):
+    1 + 0.1u; "...bias": 0.1u; "running_mean": 0.1u; "running_var": 1 + 0.25(u + 1);
+    "num_batches_tracked": 0 (int64).
+    """
+    shape = tuple(shape)
+    n = int(np.prod(shape, dtype=np.int64))
+    if name.endswith("num_batches_tracked"):
+        return torch.zeros(shape, dtype=torch.int64)
+    u = deterministic_values(fnv1a32(name), n).numpy().astype(np.float64)
+    if name.endswith("running_mean"):
+        v = 0.1 * u
+    elif name.endswith("running_var"):
+        v = 1.0 + 0.25 * (u + 1.0)
+    elif len(shape) >= 2:
+        fan_in = int(np.prod(shape[1:], dtype=np.int64))
+        v = u * math.sqrt(6.0 / fan_in)
+    elif name.endswith("bias"):
+        v = 0.1 * u
+    elif name.endswith("weight"):
+        v = 1.0 + 0.1 * u
+    else:
+        raise ValueError(f"deterministic_state_value: no rule for state dict entry '{name}' {shape}")
+    return torch.from_numpy(v.astype(np.float32)).reshape(shape)
+
+
+def deterministic_init_(module):
+    """Overwrites every parameter and buffer of `module` with deterministic_state_value."""
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            t.copy_(deterministic_state_value(name, t.shape))
+    return module
