@@ -95,6 +95,14 @@ TEST(CosineSimilarity, ForwardMatchesDoubleReference) {
   EXPECT_EQ(cosine_similarity(a, b).to_vector<float>(), (std::vector<float>{-1.0f, 0.0f}));
 }
 
+TEST(CosineSimilarity, LargeInputsMatchDoubleReference) {
+  Generator gen(25);
+  const Shape shape{2, 16, 32, 40};   // 40960 elements: the OpenMP path
+  Tensor a = random_normal(shape, gen), b = random_normal(shape, gen);
+  expect_close(cosine_similarity(a, b), reference_cosine(a, b, 1e-8), 1e-7, 1e-6, "cosine large");
+  expect_close(l2_normalize(a), reference_normalize(a, 1e-12), 1e-7, 1e-6, "l2_normalize large");
+}
+
 TEST(CosineSimilarity, GradientsToBothInputs) {
   Generator gen(22);
   for (const Shape& shape : {Shape{3, 5}, Shape{2, 4, 2, 3}}) {

@@ -318,6 +318,26 @@ TEST(KlDiv, RejectsBadArguments) {
   EXPECT_TRUE(contains(msg, "kl_div_logits")) << msg;
 }
 
+// ---- inputs large enough for the OpenMP paths and the chunked loss reductions ----------------
+
+TEST(SoftmaxLoss, LargeInputsMatchDoubleReference) {
+  Generator gen(12);
+  const Shape shape{2, 8, 48, 40};   // 30720 elements, 3840 positions
+  Tensor x = random_normal(shape, gen, 3.0f), t = random_normal(shape, gen, 3.0f);
+  Tensor labels = random_labels({2, 48, 40}, 8, gen, /*ignored=*/500, /*ignore_index=*/255);
+  std::vector<double> lsm = reference_log_softmax(x);
+  expect_close(log_softmax(x), as_float_tensor(lsm, shape), 1e-6, 1e-6, "log_softmax large");
+  CrossEntropyOptions options;
+  options.ignore_index = 255;
+  EXPECT_NEAR(cross_entropy(x, labels, options).item(), reference_cross_entropy(x, labels, 255), 1e-6);
+  EXPECT_NEAR(kl_div_with_temperature(x, t, 2.0f).item(), reference_kl(x, t, 2.0), 2e-6);
+  Tensor a = random_normal({256, 300}, gen), b = random_normal({256, 300}, gen);
+  std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>();
+  double sum = 0.0;
+  for (size_t i = 0; i < av.size(); ++i) sum += (static_cast<double>(av[i]) - bv[i]) * (av[i] - bv[i]);
+  EXPECT_NEAR(mse_loss(a, b).item(), sum / av.size(), 1e-6);
+}
+
 // ---- mse_loss ---------------------------------------------------------------------------------
 
 TEST(MseLoss, ForwardMatchesDoubleReference) {
