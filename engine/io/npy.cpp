@@ -196,6 +196,8 @@ Tensor load_npy(const std::string& path) {
   std::string header(header_len, '\0');
   in.seekg(static_cast<std::streamoff>(prefix));
   in.read(header.data(), static_cast<std::streamsize>(header_len));
+  // The padding spaces and the final '\n' carry nothing (and would clutter error messages).
+  while (!header.empty() && std::isspace(static_cast<unsigned char>(header.back()))) header.pop_back();
 
   auto dict = HeaderParser(header, path).parse_dict();
   auto field = [&](const char* key, HeaderValue::Kind kind, const char* what) -> const HeaderValue& {

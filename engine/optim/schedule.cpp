@@ -49,7 +49,7 @@ WarmupLr::WarmupLr(std::shared_ptr<LrSchedule> after, int64_t warmup, double sta
     : after(std::move(after)), warmup(warmup), start_factor(start_factor) {
   XMKD_CHECK(this->after, "WarmupLr: needs the schedule that follows the warm-up");
   XMKD_CHECK(warmup >= 0, "WarmupLr: warmup must be >= 0, got ", warmup);
-  XMKD_CHECK(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ", start_factor);
+  XMKD_CHECK(start_factor >= 0 && start_factor <= 1, "WarmupLr: start_factor must be in [0, 1], got ", start_factor);
 }
 
 double WarmupLr::lr_at(int64_t t) const {
