@@ -5,7 +5,6 @@
 
 #include "engine/dispatch.h"
 #include "engine/optim/optimizer.h"
-#include "engine/optim/param_check.h"
 
 namespace xmkd::optim {
 
@@ -24,7 +23,7 @@ void Adam::step() {
     Tensor& param = params_[i].second;
     const Tensor grad = param.grad();
     if (!grad.defined()) continue;
-    check_gradient(decoupled_ ? "AdamW" : "Adam", params_[i].first, param, grad);
+    check_gradient(decoupled_ ? "AdamW" : "Adam", i, grad);
 
     Tensor& step_count = state_[i]["step"];
     if (!step_count.defined()) step_count = Tensor::zeros({}, DType::Int64);

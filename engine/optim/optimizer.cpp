@@ -33,6 +33,12 @@ Tensor& Optimizer::state(size_t param_index, const std::string& kind) {
 
 std::vector<std::string> Optimizer::state_kinds() const { return {}; }
 
+void Optimizer::check_gradient(const char* optimizer, size_t param_index, const Tensor& grad) const {
+  const auto& [name, param] = params_.at(param_index);
+  XMKD_CHECK(grad.dtype() == DType::Float32 && grad.shape() == param.shape() && grad.device() == param.device(),
+             optimizer, ": the gradient of '", name, "' is ", grad.str(), " but the parameter is ", param.str());
+}
+
 TensorMap Optimizer::state_dict() const {
   TensorMap out;
   out["optimizer.step"] = Tensor::from_vector<int64_t>({step_}, {});

@@ -41,6 +41,9 @@ class Optimizer {
   Tensor& state(size_t param_index, const std::string& kind);
   // The per-parameter state kinds this optimizer keeps (what load_state_dict accepts).
   virtual std::vector<std::string> state_kinds() const;
+  // Throws, naming the optimizer and the parameter, unless grad matches param in shape, dtype
+  // and device (a fused update reads both with one index).
+  void check_gradient(const char* optimizer, size_t param_index, const Tensor& grad) const;
 
   NamedTensors params_;
   double lr_;

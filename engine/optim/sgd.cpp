@@ -1,7 +1,6 @@
 // SGD as torch.optim.SGD (single-tensor path): the fused update is kernels/defs/optim.def's sgd_update.
 #include "engine/dispatch.h"
 #include "engine/optim/optimizer.h"
-#include "engine/optim/param_check.h"
 
 namespace xmkd::optim {
 
@@ -24,7 +23,7 @@ void SGD::step() {
     Tensor& param = params_[i].second;
     const Tensor grad = param.grad();
     if (!grad.defined()) continue;
-    check_gradient("SGD", params_[i].first, param, grad);
+    check_gradient("SGD", i, grad);
     float* buffer = nullptr;
     bool first_step = false;
     if (options.momentum != 0) {
