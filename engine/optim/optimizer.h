@@ -1,5 +1,5 @@
 // Optimizers with PyTorch's update rules (torch.optim, single-tensor "foreach=False" path),
-// numerically equal to them in float32. Each update is one fused kernel per parameter
+// bit-identical to them in float32 on the same inputs. Each update is one fused kernel per parameter
 // (kernels/defs/optim.def). step() reads each parameter's accumulated .grad; parameters with no
 // gradient are skipped, as PyTorch does.
 #pragma once
