@@ -74,8 +74,29 @@ TEST(Add, GradientsForEveryBroadcast) {
   expect_gradients_match(f, {param(random_normal({2, 3}, gen)), param(random_normal({2, 3}, gen))});
   expect_gradients_match(f, {param(random_normal({2, 3, 2, 2}, gen)), param(random_normal({3}, gen))});
   expect_gradients_match(f, {param(random_normal({5, 4}, gen)), param(random_normal({4}, gen))});
+  expect_gradients_match(f, {param(random_normal({3, 130}, gen)), param(random_normal({130}, gen))});
   expect_gradients_match(f, {param(random_normal({2, 3, 2}, gen)), param(random_normal({}, gen))});
   expect_gradients_match(f, {param(random_normal({2, 3, 2}, gen)), param(random_normal({1}, gen))});
+}
+
+TEST(Add, BiasGradientIsTheChannelSumOnLargeInputs) {
+  // Large enough for the kernels' parallel paths, C not a multiple of the (N,C) column block.
+  Generator gen(13);
+  for (const Shape& shape : {Shape{300, 200}, Shape{8, 70, 16, 16}}) {
+    const int64_t N = shape[0], C = shape[1], inner = shape_numel(shape) / (N * C);
+    Tensor b = param(random_normal({C}, gen));
+    Tensor u = random_normal(shape, gen);
+    add(random_normal(shape, gen), b).backward(u);
+    auto uv = u.to_vector<float>();
+    std::vector<float> expected(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+      double s = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < inner; ++i) s += uv[(n * C + c) * inner + i];
+      expected[c] = static_cast<float>(s);
+    }
+    expect_close(b.grad(), Tensor::from_vector(expected, {C}), 1e-5, 1e-6, "bias gradient " + shape_str(shape));
+  }
 }
 
 TEST(Add, AliasedOperandsGetTwiceTheGradient) {

@@ -75,7 +75,7 @@ std::vector<double> as_double(const Tensor& t) {
 
 TEST(BatchNorm, TrainingForwardUsesBatchStatistics) {
   Generator gen(1);
-  for (const Shape& shape : {Shape{8, 5}, Shape{4, 3, 5, 6}}) {
+  for (const Shape& shape : {Shape{8, 5}, Shape{4, 3, 5, 6}, Shape{8, 16, 16, 16}, Shape{4096, 8}}) {
     Tensor x = random_normal(shape, gen, 2.0f);
     Tensor w = random_normal({shape[1]}, gen), b = random_normal({shape[1]}, gen);
     ChannelStats s = reference_stats(x);
@@ -179,6 +179,43 @@ TEST(BatchNorm, ParameterGradientsWithoutAnInputGradient) {
     return batch_norm(in[0], Tensor::full({3}, 1.5f), Tensor::zeros({3}), Tensor(), Tensor(), true);
   };
   expect_gradients_match(only_x, {param(random_normal({4, 3, 2, 2}, gen))});
+}
+
+TEST(BatchNorm, TrainingBackwardMatchesTheClosedFormOnALargeBatch) {
+  // Large enough for the kernel's parallel path; reference in double:
+  // dx = w·invstd·(g - mean(g) - x̂·mean(g·x̂)),  dw = Σ g·x̂,  db = Σ g.
+  Generator gen(9);
+  const int64_t N = 8, C = 16, inner = 256;
+  Tensor x = param(random_normal({N, C, 16, 16}, gen, 3.0f));
+  Tensor w = param(random_normal({C}, gen)), b = param(random_normal({C}, gen));
+  Tensor u = random_normal(x.shape(), gen);
+  batch_norm(x, w, b, Tensor(), Tensor(), true, 0.1f, 1e-5f).backward(u);
+
+  ChannelStats s = reference_stats(x);
+  auto xv = x.to_vector<float>(), uv = u.to_vector<float>(), wv = w.to_vector<float>();
+  std::vector<float> dx(xv.size()), dw(C), db(C);
+  const double n = N * inner;
+  for (int64_t c = 0; c < C; ++c) {
+    const double invstd = 1.0 / std::sqrt(s.biased_var[c] + 1e-5);
+    double sum_g = 0, sum_gx = 0;
+    for (int64_t k = 0; k < N; ++k)
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t at = (k * C + c) * inner + i;
+        sum_g += uv[at];
+        sum_gx += uv[at] * (xv[at] - s.mean[c]) * invstd;
+      }
+    dw[c] = static_cast<float>(sum_gx);
+    db[c] = static_cast<float>(sum_g);
+    for (int64_t k = 0; k < N; ++k)
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t at = (k * C + c) * inner + i;
+        const double xhat = (xv[at] - s.mean[c]) * invstd;
+        dx[at] = static_cast<float>(wv[c] * invstd * (uv[at] - sum_g / n - xhat * sum_gx / n));
+      }
+  }
+  expect_close(x.grad(), Tensor::from_vector(dx, x.shape()), 1e-6, 1e-4, "batch_norm dx");
+  expect_close(w.grad(), Tensor::from_vector(dw, {C}), 1e-4, 1e-5, "batch_norm dweight");
+  expect_close(b.grad(), Tensor::from_vector(db, {C}), 1e-4, 1e-5, "batch_norm dbias");
 }
 
 TEST(BatchNorm, OneValuePerChannelIsAnErrorWhenTraining) {
