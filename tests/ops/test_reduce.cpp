@@ -1,5 +1,6 @@
 // sum and mean over all elements: value, accuracy of the accumulation, gradients.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <functional>
@@ -52,6 +53,30 @@ TEST(Sum, ManyTermsKeepFloatPrecision) {
   const double exact = static_cast<double>(0.1f) * n;
   EXPECT_NEAR(sum(x).item(), exact, exact * 1e-7);
   EXPECT_NEAR(mean(x).item(), 0.1f, 0.1 * 1e-7);
+}
+
+TEST(Sum, ResultDoesNotDependOnTheThreadCount) {
+  // +1e30 at the start, -1e30 at the end, ones between: the ones survive or vanish depending on
+  // the order in which partial sums are combined, so that order must not follow the threads.
+  const int64_t n = int64_t(3) << 16;
+  std::vector<float> v(static_cast<size_t>(n), 1.0f);
+  v.front() = 1e30f;
+  v.back() = -1e30f;
+  Tensor x = Tensor::from_vector(v, {n});
+  const int threads = omp_get_max_threads();
+  std::vector<float> sums, dots;
+  for (int t : {1, 2, 3, 5}) {
+    omp_set_num_threads(t);
+    sums.push_back(sum(x).item());
+    Tensor s = param(Tensor::scalar(1.0f));
+    sum(mul(x, s)).backward();   // ds = Σ x·1 through the dot kernel
+    dots.push_back(s.grad().item());
+  }
+  omp_set_num_threads(threads);
+  for (size_t i = 1; i < sums.size(); ++i) {
+    EXPECT_EQ(sums[i], sums[0]);
+    EXPECT_EQ(dots[i], dots[0]);
+  }
 }
 
 TEST(Sum, GradientsAreOnesAndOneOverN) {
