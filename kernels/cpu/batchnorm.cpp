@@ -6,12 +6,13 @@
 //
 // Statistics: one pass per channel over shifted values d = x - k, with k = the channel's first
 // element, summing d and d² in double: mean = k + Σd/n, var = Σd²/n - (Σd/n)². The shift keeps
-// the two sums of similar size as the variance (no catastrophic cancellation when |mean| >> std)
-// and double accumulation keeps the rounding of n terms far below float32 resolution, so the
-// result matches a two-pass float64 computation to float32 precision while reading x once.
+// Σd²/n comparable to var even when |mean| >> std (no catastrophic cancellation in the
+// subtraction), and double accumulation keeps the rounding of n terms far below float32
+// resolution, so the result matches a two-pass float64 computation to float32 precision while
+// reading x once.
 //
 // Backward derivation (per channel, n values, x̂ = (x - μ)σ⁻¹, y = γx̂ + β, g = dL/dy):
-//   dL/dx̂ = γg;  dμ/dx = 1/n;  dσ⁻¹/dx = -σ⁻¹ x̂ / n  (from σ² = mean((x-μ)²))
+//   dL/dx̂ = γg;  dμ/dx = 1/n;  dσ⁻¹/dxᵢ = -σ⁻² x̂ᵢ / n  (from σ² = mean((x-μ)²))
 //   dL/dx = γσ⁻¹ (g - Σg/n - x̂ Σ(g x̂)/n) = (γσ⁻¹/n)(n g - Σg - x̂ Σ g x̂)
 //   dL/dγ = Σ g x̂,  dL/dβ = Σ g.
 // In inference μ and σ come from the running stats (constants), so dL/dx = γσ⁻¹ g.
