@@ -9,24 +9,18 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {
 namespace {
 
+using testing::expect_error_naming;
+
 using testing::expect_close;
 using testing::expect_gradients_match;
 using testing::random_away_from_zero;
 using testing::random_normal;
-
-void expect_error_naming(const std::function<void()>& f, const std::string& op) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an xmkd::Error naming '" << op << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(op), std::string::npos) << e.what();
-  }
-}
 
 // Expected values computed in double, element by element, from the float inputs.
 Tensor expected_from(const Shape& shape, const std::function<double(int64_t)>& value) {

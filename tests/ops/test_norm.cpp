@@ -9,24 +9,17 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {
 namespace {
 
+using testing::expect_error_naming;
+
 using testing::expect_close;
 using testing::expect_gradients_match;
 using testing::random_normal;
-
-void expect_error_naming(const std::function<void()>& f, const std::string& op, const std::string& also = "") {
-  try {
-    f();
-    ADD_FAILURE() << "expected an xmkd::Error naming '" << op << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(op), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find(also), std::string::npos) << e.what();
-  }
-}
 
 Tensor param(Tensor t) { return t.set_requires_grad(true); }
 

@@ -9,22 +9,16 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {
 namespace {
 
+using testing::expect_error_naming;
+
 using testing::expect_gradients_match;
 using testing::random_normal;
-
-void expect_error_naming(const std::function<void()>& f, const std::string& op) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an xmkd::Error naming '" << op << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(op), std::string::npos) << e.what();
-  }
-}
 
 Tensor param(Tensor t) { return t.set_requires_grad(true); }
 
