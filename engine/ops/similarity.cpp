@@ -4,29 +4,10 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
 namespace {
-
-struct Dim1Layout {
-  int64_t outer = 0, C = 0, inner = 1;
-};
-
-Dim1Layout dim1_layout(const char* op, const char* arg, const Tensor& x) {
-  XMKD_CHECK(x.ndim() >= 2, op, ": '", arg, "' must have at least 2 dimensions (N, C, ...), got shape ",
-             shape_str(x.shape()));
-  Dim1Layout d;
-  d.outer = x.dim(0);
-  d.C = x.dim(1);
-  for (int k = 2; k < x.ndim(); ++k) d.inner *= x.dim(k);
-  return d;
-}
-
-Shape without_dim1(const Shape& shape) {
-  Shape s = shape;
-  s.erase(s.begin() + 1);
-  return s;
-}
 
 float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 

@@ -7,31 +7,10 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
 namespace {
-
-struct Dim1Layout {
-  int64_t outer = 0, C = 0, inner = 1;
-  int64_t positions() const { return outer * inner; }
-};
-
-Dim1Layout dim1_layout(const char* op, const char* arg, const Tensor& x) {
-  XMKD_CHECK(x.ndim() >= 2, op, ": '", arg, "' must have at least 2 dimensions (N, C, ...), got shape ",
-             shape_str(x.shape()));
-  Dim1Layout d;
-  d.outer = x.dim(0);
-  d.C = x.dim(1);
-  for (int k = 2; k < x.ndim(); ++k) d.inner *= x.dim(k);
-  return d;
-}
-
-// (N, C, d2, ...) -> (N, d2, ...): the shape of one value per position.
-Shape without_dim1(const Shape& shape) {
-  Shape s = shape;
-  s.erase(s.begin() + 1);
-  return s;
-}
 
 // Flat index -> "(n, h, w)" within `shape`, for error messages.
 std::string index_str(int64_t flat, const Shape& shape) {
