@@ -13,7 +13,7 @@ namespace {
 
 constexpr size_t kAlignment = 64;   // a cache line; also what AVX-512 loads like
 
-// Small blocks round to 512 B, larger ones to 1/8 of their power-of-two range (at most 12.5%
+// Small blocks round to 512 B, larger ones to 1/16 of their power-of-two range (at most 6.25%
 // waste), so a cached block is reused by requests of nearly the same size.
 size_t round_size(size_t bytes) {
   if (bytes == 0) bytes = 1;

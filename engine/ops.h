@@ -86,6 +86,7 @@ struct CrossEntropyOptions {
 };
 // logits: (N,C) with labels (N), or (N,C,H,W) with labels (N,H,W); labels int32 or int64.
 // Mean over non-ignored positions; with class weights, sum(w_y * loss) / sum(w_y) (PyTorch).
+// Every position ignored: the loss is nan (0/0) and the gradient zero, as PyTorch.
 // Labels outside [0, C) that are not ignore_index are an error naming the label and C.
 // Gradient to logits only.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntropyOptions& options = {});
@@ -98,7 +99,8 @@ Tensor mse_loss(const Tensor& a, const Tensor& b);       // mean((a - b)²), sam
 
 // ---- similarity over dim 1 (engine/ops/similarity.cpp) --------------------------------------
 // a, b: (N,D) -> (N), or (N,C,H,W) -> (N,H,W) (the channel vectors at each position).
-// cos = a·b / sqrt(max(|a|² |b|², eps²))  (PyTorch 1.13's cosine_similarity).
+// cos = a·b / (max(|a|, eps) · max(|b|, eps))  (PyTorch 1.13's cosine_similarity: each norm is
+// clamped on its own; the gradient uses the clamped norms as the norms, as PyTorch's does).
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, float eps = 1e-8f);
 // x / max(|x|, eps) over dim 1 (PyTorch's F.normalize).
 Tensor l2_normalize(const Tensor& x, float eps = 1e-12f);

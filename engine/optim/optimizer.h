@@ -1,8 +1,9 @@
 // Optimizers with PyTorch's update rules (torch.optim, single-tensor "foreach=False" path),
-// numerically equal to them in float32. Each update is one fused kernel per parameter
+// bit-identical to them in float32 on the same inputs. Each update is one fused kernel per parameter
 // (kernels/defs/optim.def). step() reads each parameter's accumulated .grad; parameters with no
 // gradient are skipped, as PyTorch does.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,18 @@ class Optimizer {
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
   int64_t steps_taken() const { return step_; }
-  // The optimizer's state (step count, lr, per-parameter buffers named "<param>.<buffer>"),
-  // so that a checkpoint can resume training exactly.
+  // The optimizer's state, so that a checkpoint can resume training exactly:
+  //   "optimizer.step"   int64 scalar, the number of step() calls
+  //   "optimizer.lr"     float32 scalar, the current lr (on load, an lr that rounds to it is kept
+  //                      as it is, so the same configuration resumes bit for bit)
+  //   "<param>.<kind>"   per-parameter state, <param> as in the NamedTensors given: SGD keeps
+  //                      "momentum_buffer" (float32, the parameter's shape) once it has one; Adam
+  //                      keeps "exp_avg", "exp_avg_sq" (float32) and "step" (int64 scalar: the
+  //                      steps this parameter took, as torch counts them per parameter).
+  // The tensors share the optimizer's buffers (save them before the next step). Loading replaces
+  // all per-parameter state; a parameter with no entries starts fresh, as on its first step.
+  // Errors name the key: a missing optimizer.step / optimizer.lr, an unexpected key, a shape or
+  // dtype mismatch (expected vs found).
   virtual TensorMap state_dict() const;
   virtual void load_state_dict(const TensorMap& state);
 
@@ -28,6 +39,11 @@ class Optimizer {
   // Per-parameter state tensor `kind` ("momentum_buffer", "exp_avg", ...), zero-initialised on
   // first use, on the parameter's device.
   Tensor& state(size_t param_index, const std::string& kind);
+  // The per-parameter state kinds this optimizer keeps (what load_state_dict accepts).
+  virtual std::vector<std::string> state_kinds() const;
+  // Throws, naming the optimizer and the parameter, unless grad matches param in shape, dtype
+  // and device (a fused update reads both with one index).
+  void check_gradient(const char* optimizer, size_t param_index, const Tensor& grad) const;
 
   NamedTensors params_;
   double lr_;
@@ -49,6 +65,9 @@ class SGD : public Optimizer {
   SGD(NamedTensors params, const SGDOptions& options);
   void step() override;
   SGDOptions options;
+
+ protected:
+  std::vector<std::string> state_kinds() const override { return {"momentum_buffer"}; }
 };
 
 struct AdamOptions {
@@ -65,6 +84,9 @@ class Adam : public Optimizer {
   Adam(NamedTensors params, const AdamOptions& options, bool decoupled_weight_decay = false);
   void step() override;
   AdamOptions options;
+
+ protected:
+  std::vector<std::string> state_kinds() const override { return {"exp_avg", "exp_avg_sq", "step"}; }
 
  private:
   bool decoupled_;

@@ -8,6 +8,7 @@
 #include "tools/xmkd/commands.h"
 
 extern "C" char* openblas_get_config(void);
+extern "C" int openblas_get_parallel(void);   // 0 sequential, 1 pthreads, 2 OpenMP
 
 namespace xmkd::cli {
 
@@ -15,7 +16,9 @@ void register_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print the build's backends, devices and library versions");
   cmd->callback([] {
     std::printf("xmkd\n");
-    std::printf("  cpu: %d OpenMP threads, OpenBLAS %s\n", omp_get_max_threads(), openblas_get_config());
+    const int parallel = openblas_get_parallel();
+    std::printf("  cpu: %d OpenMP threads; OpenBLAS %s (%s)\n", omp_get_max_threads(), openblas_get_config(),
+                parallel == 2 ? "OpenMP build" : parallel == 1 ? "pthreads build: expect contention" : "sequential");
     std::printf("  cuda backend: %s\n", built_with_cuda() ? "compiled" : "not compiled");
     std::printf("  cuda device: %s\n", cuda_available() ? "present" : "none");
   });

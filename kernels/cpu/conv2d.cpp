@@ -1,0 +1,167 @@
+// Convolution as GEMM (kernels/defs/conv.def; strategy and layouts in kernels/cpu/conv2d.h).
+// cblas calls stay outside OpenMP regions: OpenBLAS runs its own threads.
+#include "kernels/cpu/conv2d.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace xmkd::cpu {
+namespace {
+
+// A GEMM with at least this many columns keeps OpenBLAS's two threads busy; more only grows the
+// column buffer past the caches.
+constexpr int64_t kTargetGemmColumns = 2048;
+
+int gemm_int(int64_t v) { return static_cast<int>(v); }
+
+// out: (K, images·PQ) -> y: (images,K,P,Q), adding bias[k] when given.
+void scatter_output(const Conv2dGeometry& g, const float* out, int64_t images, const float* bias, float* y) {
+  const int64_t PQ = g.P * g.Q, ld = images * PQ;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t j = 0; j < images; ++j) {
+    for (int64_t k = 0; k < g.K; ++k) {
+      const float* src = out + k * ld + j * PQ;
+      float* dst = y + (j * g.K + k) * PQ;
+      if (bias) {
+        const float b = bias[k];
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + b;
+      } else {
+        std::memcpy(dst, src, sizeof(float) * PQ);
+      }
+    }
+  }
+}
+
+// dy: (images,K,P,Q) -> out: (K, images·PQ), the column order of im2col.
+void gather_output_grad(const Conv2dGeometry& g, const float* dy, int64_t images, float* out) {
+  const int64_t PQ = g.P * g.Q, ld = images * PQ;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t j = 0; j < images; ++j)
+    for (int64_t k = 0; k < g.K; ++k) std::memcpy(out + k * ld + j * PQ, dy + (j * g.K + k) * PQ, sizeof(float) * PQ);
+}
+
+void add_bias(const Conv2dGeometry& g, const float* bias, float* y) {
+  const int64_t PQ = g.P * g.Q;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k) {
+      float* dst = y + (n * g.K + k) * PQ;
+      for (int64_t i = 0; i < PQ; ++i) dst[i] += bias[k];
+    }
+}
+
+// db[k] = Σ_{n,p,q} dy[n,k,p,q]; each plane in float (vectorised), planes summed in double.
+void bias_grad(const Conv2dGeometry& g, const float* dy, float* db) {
+  const int64_t PQ = g.P * g.Q;
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < g.K; ++k) {
+    double total = 0.0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* plane = dy + (n * g.K + k) * PQ;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < PQ; ++i) s += plane[i];
+      total += s;
+    }
+    db[k] = static_cast<float>(total);
+  }
+}
+
+}  // namespace
+
+int64_t conv2d_images_per_gemm(const Conv2dGeometry& g) {
+  const int64_t PQ = std::max<int64_t>(1, g.P * g.Q);
+  return std::clamp<int64_t>((kTargetGemmColumns + PQ - 1) / PQ, 1, std::max<int64_t>(1, g.N));
+}
+
+bool conv2d_is_direct_gemm(const Conv2dGeometry& g) {
+  return g.R == 1 && g.S == 1 && g.stride == 1 && g.pad == 0 && conv2d_images_per_gemm(g) == 1;
+}
+
+int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+  if (conv2d_is_direct_gemm(g)) return 0;
+  const int64_t columns = conv2d_images_per_gemm(g) * g.P * g.Q;
+  return (g.C * g.R * g.S + g.K) * columns;
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    float* workspace) {
+  const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+  if (conv2d_is_direct_gemm(g)) {
+    // y_n (K, HW) = W (K, C) · x_n (C, HW)
+    for (int64_t n = 0; n < g.N; ++n)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gemm_int(g.K), gemm_int(HW), gemm_int(g.C), 1.0f, w,
+                  gemm_int(g.C), x + n * g.C * HW, gemm_int(HW), 0.0f, y + n * g.K * PQ, gemm_int(PQ));
+    if (bias) add_bias(g, bias, y);
+    return;
+  }
+  const int64_t group = conv2d_images_per_gemm(g);
+  float* col = workspace;
+  float* out = workspace + CRS * group * PQ;
+  for (int64_t n0 = 0; n0 < g.N; n0 += group) {
+    const int64_t images = std::min(group, g.N - n0), columns = images * PQ;
+    conv2d_im2col(g, x + n0 * g.C * HW, images, col);
+    // out (K, columns) = W (K, CRS) · col (CRS, columns)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gemm_int(g.K), gemm_int(columns), gemm_int(CRS), 1.0f, w,
+                gemm_int(CRS), col, gemm_int(columns), 0.0f, out, gemm_int(columns));
+    scatter_output(g, out, images, bias, y + n0 * g.K * PQ);
+  }
+}
+
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
+  const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+  if (conv2d_is_direct_gemm(g)) {
+    // dx_n (C, HW) = Wᵀ (C, K) · dy_n (K, HW)
+    for (int64_t n = 0; n < g.N; ++n)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gemm_int(g.C), gemm_int(HW), gemm_int(g.K), 1.0f, w,
+                  gemm_int(g.C), dy + n * g.K * PQ, gemm_int(PQ), 0.0f, dx + n * g.C * HW, gemm_int(HW));
+    return;
+  }
+  const int64_t group = conv2d_images_per_gemm(g);
+  float* col = workspace;
+  float* out = workspace + CRS * group * PQ;
+  for (int64_t n0 = 0; n0 < g.N; n0 += group) {
+    const int64_t images = std::min(group, g.N - n0), columns = images * PQ;
+    gather_output_grad(g, dy + n0 * g.K * PQ, images, out);
+    // col (CRS, columns) = Wᵀ (CRS, K) · dY (K, columns)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gemm_int(CRS), gemm_int(columns), gemm_int(g.K), 1.0f, w,
+                gemm_int(CRS), out, gemm_int(columns), 0.0f, col, gemm_int(columns));
+    conv2d_col2im(g, col, images, dx + n0 * g.C * HW);
+  }
+}
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                            float* workspace) {
+  const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+  if (db) bias_grad(g, dy, db);
+  if (!dw) return;
+  if (g.N == 0) {   // no GEMM runs to overwrite dw
+    std::memset(dw, 0, sizeof(float) * g.K * CRS);
+    return;
+  }
+  if (conv2d_is_direct_gemm(g)) {
+    // dW (K, C) += dy_n (K, HW) · x_nᵀ (HW, C)
+    for (int64_t n = 0; n < g.N; ++n)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gemm_int(g.K), gemm_int(g.C), gemm_int(HW), 1.0f,
+                  dy + n * g.K * PQ, gemm_int(PQ), x + n * g.C * HW, gemm_int(HW), n == 0 ? 0.0f : 1.0f, dw,
+                  gemm_int(g.C));
+    return;
+  }
+  const int64_t group = conv2d_images_per_gemm(g);
+  float* col = workspace;
+  float* out = workspace + CRS * group * PQ;
+  for (int64_t n0 = 0; n0 < g.N; n0 += group) {
+    const int64_t images = std::min(group, g.N - n0), columns = images * PQ;
+    conv2d_im2col(g, x + n0 * g.C * HW, images, col);
+    gather_output_grad(g, dy + n0 * g.K * PQ, images, out);
+    // dW (K, CRS) += dY (K, columns) · colᵀ (columns, CRS)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gemm_int(g.K), gemm_int(CRS), gemm_int(columns), 1.0f, out,
+                gemm_int(columns), col, gemm_int(columns), n0 == 0 ? 0.0f : 1.0f, dw, gemm_int(CRS));
+  }
+}
+
+}  // namespace xmkd::cpu

@@ -1,0 +1,269 @@
+// conv2d: forward and backward against direct loops on awkward shapes (every CPU path: grouped
+// im2col GEMM with a partial last group, pointwise direct GEMM, strided 1x1), finite-difference
+// gradients, gradient skipping and argument errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cpu/conv2d.h"
+#include "tests/support/gradcheck.h"
+
+namespace xmkd {
+namespace {
+
+using testing::expect_close;
+using testing::expect_gradients_match;
+using testing::random_normal;
+
+struct ConvCase {
+  int64_t N, C, H, W, K, R, S;
+  Conv2dOptions options;
+  bool bias;
+  std::string name;
+};
+
+struct ConvGeometry {
+  int64_t N, C, H, W, K, R, S, P, Q, stride, pad, dil;
+};
+
+ConvGeometry geometry_of(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
+  ConvGeometry g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), 0, 0,
+                 o.stride, o.padding, o.dilation};
+  g.P = (g.H + 2 * g.pad - g.dil * (g.R - 1) - 1) / g.stride + 1;
+  g.Q = (g.W + 2 * g.pad - g.dil * (g.S - 1) - 1) / g.stride + 1;
+  return g;
+}
+
+// The input pixel read by output (p, q) at kernel tap (r, s), or false when it is padding.
+bool source_pixel(const ConvGeometry& g, int64_t p, int64_t q, int64_t r, int64_t s, int64_t& h, int64_t& w) {
+  h = p * g.stride - g.pad + r * g.dil;
+  w = q * g.stride - g.pad + s * g.dil;
+  return h >= 0 && h < g.H && w >= 0 && w < g.W;
+}
+
+// The definition of the convolution, accumulated in double.
+Tensor naive_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
+  const ConvGeometry g = geometry_of(x, w, o);
+  std::vector<float> xs = x.to_vector<float>(), ws = w.to_vector<float>();
+  std::vector<float> bs = b.defined() ? b.to_vector<float>() : std::vector<float>(g.K, 0.0f);
+  std::vector<float> y(g.N * g.K * g.P * g.Q);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t p = 0; p < g.P; ++p)
+        for (int64_t q = 0; q < g.Q; ++q) {
+          double acc = bs[k];
+          for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t r = 0; r < g.R; ++r)
+              for (int64_t s = 0; s < g.S; ++s) {
+                int64_t h, v;
+                if (!source_pixel(g, p, q, r, s, h, v)) continue;
+                acc += static_cast<double>(ws[((k * g.C + c) * g.R + r) * g.S + s]) * xs[((n * g.C + c) * g.H + h) * g.W + v];
+              }
+          y[((n * g.K + k) * g.P + p) * g.Q + q] = static_cast<float>(acc);
+        }
+  return Tensor::from_vector(y, {g.N, g.K, g.P, g.Q});
+}
+
+// dx, dw, db of Σ y·dy by the chain rule on the same loops.
+void naive_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dOptions& o, Tensor& dx,
+                           Tensor& dw, Tensor& db) {
+  const ConvGeometry g = geometry_of(x, w, o);
+  std::vector<float> xs = x.to_vector<float>(), ws = w.to_vector<float>(), dys = dy.to_vector<float>();
+  std::vector<double> dxs(xs.size(), 0.0), dws(ws.size(), 0.0), dbs(g.K, 0.0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t p = 0; p < g.P; ++p)
+        for (int64_t q = 0; q < g.Q; ++q) {
+          const double d = dys[((n * g.K + k) * g.P + p) * g.Q + q];
+          dbs[k] += d;
+          for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t r = 0; r < g.R; ++r)
+              for (int64_t s = 0; s < g.S; ++s) {
+                int64_t h, v;
+                if (!source_pixel(g, p, q, r, s, h, v)) continue;
+                const int64_t xi = ((n * g.C + c) * g.H + h) * g.W + v, wi = ((k * g.C + c) * g.R + r) * g.S + s;
+                dxs[xi] += d * ws[wi];
+                dws[wi] += d * xs[xi];
+              }
+        }
+  auto to_tensor = [](const std::vector<double>& v, const Shape& shape) {
+    return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape);
+  };
+  dx = to_tensor(dxs, x.shape());
+  dw = to_tensor(dws, w.shape());
+  db = to_tensor(dbs, {g.K});
+}
+
+// The float32 rounding a GEMM may accumulate over `terms` products of rms size `scale`: about
+// u·terms·scale for unit roundoff u = 6e-8 (random-walk error of a sum whose partial sums grow
+// like √terms); 8x that leaves room for blocking without hiding a wrong term (an error of one
+// product is `scale`, far above this).
+double accumulation_atol(int64_t terms, double scale) { return 8 * 6e-8 * static_cast<double>(terms) * scale; }
+
+std::vector<ConvCase> awkward_cases() {
+  Conv2dOptions pad1{1, 1, 1}, s2p3{2, 3, 1}, dil2{1, 2, 2}, s2p1{2, 1, 1}, plain{1, 0, 1}, s2{2, 0, 1};
+  Conv2dOptions s2p1d2{2, 1, 2}, pad3{1, 3, 1};
+  return {
+      {1, 3, 7, 9, 4, 3, 3, pad1, true, "batch 1, 3 channels, odd 7x9, 3x3 pad 1"},
+      {2, 5, 11, 13, 3, 7, 7, s2p3, true, "5 channels, 7x7 stride 2 pad 3"},
+      {2, 3, 9, 7, 4, 3, 3, dil2, false, "3x3 dilation 2 pad 2"},
+      {3, 2, 7, 9, 5, 3, 5, s2p1, true, "non-square 3x5 kernel, stride 2"},
+      {2, 3, 6, 5, 2, 2, 1, plain, true, "non-square 2x1 kernel, no padding"},
+      {3, 5, 7, 9, 4, 1, 1, plain, true, "pointwise on a small map (grouped GEMM)"},
+      {2, 4, 7, 9, 6, 1, 1, s2, false, "1x1 stride 2 (downsample)"},
+      {2, 3, 10, 11, 2, 3, 2, s2p1d2, true, "stride 2 dilation 2 non-square"},
+      {2, 2, 4, 3, 3, 3, 3, pad3, true, "padding wider than the kernel reach"},
+  };
+}
+
+void check_against_direct_loops(const ConvCase& cc) {
+  SCOPED_TRACE(cc.name);
+  Generator gen(42);
+  Tensor x = random_normal({cc.N, cc.C, cc.H, cc.W}, gen).set_requires_grad(true);
+  const int64_t taps = cc.C * cc.R * cc.S;
+  Tensor w = random_normal({cc.K, cc.C, cc.R, cc.S}, gen, 1.0f / std::sqrt(static_cast<float>(taps)));
+  w.set_requires_grad(true);
+  Tensor b = cc.bias ? random_normal({cc.K}, gen).set_requires_grad(true) : Tensor();
+
+  Tensor y = conv2d(x, w, b, cc.options);
+  Tensor expected = naive_conv2d(x, w, b, cc.options);
+  expect_close(y, expected, accumulation_atol(taps, 1.0 / std::sqrt(taps)), 1e-6, "conv2d forward");
+
+  Tensor dy = random_normal(y.shape(), gen);
+  y.backward(dy);
+  Tensor dx, dw, db;
+  naive_conv2d_backward(x, w, dy, cc.options, dx, dw, db);
+  const ConvGeometry g = geometry_of(x, w, cc.options);
+  // dx sums K·R·S products dy·w; dw sums N·P·Q products dy·x; db sums N·P·Q values of dy.
+  expect_close(x.grad(), dx, accumulation_atol(cc.K * cc.R * cc.S, 1.0 / std::sqrt(taps)), 1e-6, "conv2d dx");
+  expect_close(w.grad(), dw, accumulation_atol(g.N * g.P * g.Q, 1.0), 1e-6, "conv2d dw");
+  if (cc.bias) expect_close(b.grad(), db, accumulation_atol(g.N * g.P * g.Q, 1.0), 1e-6, "conv2d db");
+}
+
+Conv2dGeometry kernel_geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
+                               const Conv2dOptions& o) {
+  Conv2dGeometry g;
+  g.N = N, g.C = C, g.H = H, g.W = W, g.K = K, g.R = R, g.S = S;
+  g.stride = o.stride, g.pad = o.padding, g.dilation = o.dilation;
+  g.P = (H + 2 * o.padding - o.dilation * (R - 1) - 1) / o.stride + 1;
+  g.Q = (W + 2 * o.padding - o.dilation * (S - 1) - 1) / o.stride + 1;
+  return g;
+}
+
+TEST(Conv2d, ForwardAndBackwardMatchDirectLoopsOnAwkwardShapes) {
+  for (const ConvCase& cc : awkward_cases()) check_against_direct_loops(cc);
+}
+
+TEST(Conv2d, SeveralImageGroupsWithAPartialLastGroup) {
+  // 32x32 outputs: few images fill a GEMM, so a batch of 2·group + 1 runs three GEMMs, the last
+  // one with a single image.
+  const Conv2dOptions pad1{1, 1, 1};
+  const int64_t group = cpu::conv2d_images_per_gemm(kernel_geometry(64, 2, 32, 32, 3, 3, 3, pad1));
+  const int64_t N = 2 * group + 1;
+  ASSERT_GE(group, 1);
+  ASSERT_FALSE(cpu::conv2d_is_direct_gemm(kernel_geometry(N, 2, 32, 32, 3, 3, 3, pad1)));
+  check_against_direct_loops({N, 2, 32, 32, 3, 3, 3, pad1, true, "grouped GEMM, partial last group"});
+}
+
+TEST(Conv2d, PointwiseConvOnALargeMapUsesTheDirectGemm) {
+  const Conv2dOptions plain{1, 0, 1};
+  ASSERT_TRUE(cpu::conv2d_is_direct_gemm(kernel_geometry(2, 5, 48, 48, 4, 1, 1, plain)))
+      << "48x48 should fill a GEMM by itself; enlarge the map if the group target grew";
+  EXPECT_EQ(cpu::conv2d_workspace_size(kernel_geometry(2, 5, 48, 48, 4, 1, 1, plain)), 0);
+  check_against_direct_loops({2, 5, 48, 48, 4, 1, 1, plain, true, "pointwise direct GEMM"});
+}
+
+TEST(Conv2d, HandComputedValues) {
+  // x = 1..9 as a 3x3 image, w = [[1, 0], [0, -1]], bias 0.5: y[p,q] = x[p,q] - x[p+1,q+1] + 0.5 = -3.5
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3});
+  Tensor w = Tensor::from_vector<float>({1, 0, 0, -1}, {1, 1, 2, 2});
+  Tensor b = Tensor::from_vector<float>({0.5f}, {1});
+  EXPECT_EQ(conv2d(x, w, b).to_vector<float>(), (std::vector<float>{-3.5f, -3.5f, -3.5f, -3.5f}));
+  // padding 1, stride 2: windows start at rows/columns -1 and 1; a tap on the padding reads 0:
+  // (-1,-1): -x[0,0]   (-1,1): -x[0,2]   (1,-1): -x[2,0]   (1,1): x[1,1] - x[2,2]   (each + 0.5)
+  EXPECT_EQ(conv2d(x, w, b, {2, 1, 1}).to_vector<float>(), (std::vector<float>{-0.5f, -2.5f, -6.5f, -3.5f}));
+}
+
+TEST(Conv2d, GradientsMatchFiniteDifferences) {
+  Generator gen(7);
+  struct Small {
+    Shape x, w;
+    Conv2dOptions options;
+    bool bias;
+  };
+  const std::vector<Small> cases = {
+      {{2, 3, 5, 6}, {4, 3, 3, 2}, {2, 1, 1}, true},    // stride 2, pad 1, non-square kernel
+      {{1, 2, 7, 6}, {3, 2, 2, 3}, {1, 2, 2}, true},    // dilation 2
+      {{2, 4, 5, 5}, {3, 4, 1, 1}, {2, 0, 1}, false},   // strided 1x1
+      {{2, 3, 4, 5}, {2, 3, 1, 1}, {1, 0, 1}, true},    // pointwise
+  };
+  for (const Small& sc : cases) {
+    SCOPED_TRACE(shape_str(sc.x) + " * " + shape_str(sc.w));
+    Tensor x = random_normal(sc.x, gen).set_requires_grad(true);
+    Tensor w = random_normal(sc.w, gen).set_requires_grad(true);
+    Tensor b = sc.bias ? random_normal({sc.w[0]}, gen).set_requires_grad(true) : Tensor();
+    const Conv2dOptions o = sc.options;
+    expect_gradients_match([o](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], o); }, {x, w, b});
+  }
+}
+
+TEST(Conv2d, SkipsGradientsNobodyNeeds) {
+  Generator gen(3);
+  Tensor x = random_normal({2, 3, 6, 6}, gen);   // an input image: no dx
+  Tensor w = random_normal({4, 3, 3, 3}, gen).set_requires_grad(true);
+  Tensor b = random_normal({4}, gen);            // frozen bias
+  Tensor y = conv2d(x, w, b, {1, 1, 1});
+  Tensor dy = random_normal(y.shape(), gen);
+  y.backward(dy);
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_FALSE(b.grad().defined());
+  Tensor dx, dw, db;
+  naive_conv2d_backward(x, w, dy, {1, 1, 1}, dx, dw, db);
+  expect_close(w.grad(), dw, accumulation_atol(2 * 36, 1.0), 1e-6, "conv2d dw without dx");
+
+  // A frozen weight (a teacher): only dx flows.
+  Tensor x2 = random_normal({2, 3, 6, 6}, gen).set_requires_grad(true);
+  Tensor w2 = random_normal({4, 3, 3, 3}, gen);
+  Tensor y2 = conv2d(x2, w2, Tensor(), {1, 1, 1});
+  y2.backward(dy);
+  EXPECT_FALSE(w2.grad().defined());
+  naive_conv2d_backward(x2, w2, dy, {1, 1, 1}, dx, dw, db);
+  expect_close(x2.grad(), dx, accumulation_atol(4 * 9, 1.0), 1e-6, "conv2d dx without dw");
+
+  NoGradGuard no_grad;
+  EXPECT_FALSE(conv2d(x2, w, b, {1, 1, 1}).requires_grad());
+}
+
+void expect_conv_error(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o,
+                       const std::string& fragment) {
+  try {
+    conv2d(x, w, b, o);
+    ADD_FAILURE() << "expected an error mentioning '" << fragment << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("conv2d"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
+  }
+}
+
+TEST(Conv2d, RejectsBadArgumentsNamingTheShapes) {
+  Tensor x = Tensor::zeros({2, 3, 8, 8});
+  Tensor w = Tensor::zeros({4, 3, 3, 3});
+  Tensor b = Tensor::zeros({4});
+  expect_conv_error(Tensor::zeros({3, 8, 8}), w, b, {}, "(3, 8, 8)");                       // x not 4-d
+  expect_conv_error(x, Tensor::zeros({4, 3, 3}), b, {}, "(4, 3, 3)");                       // weight not 4-d
+  expect_conv_error(x, Tensor::zeros({4, 5, 3, 3}), b, {}, "(4, 5, 3, 3)");                 // channel mismatch
+  expect_conv_error(x, w, Tensor::zeros({5}), {}, "(5,)");                                  // bias size
+  expect_conv_error(x, w, Tensor::zeros({4, 1}), {}, "(4, 1)");                             // bias rank
+  expect_conv_error(Tensor::zeros({2, 3, 2, 2}), w, b, {}, "(2, 3, 2, 2)");                 // output 0x0
+  expect_conv_error(x, Tensor::zeros({4, 3, 3, 3}), b, {1, 0, 4}, "dilation 4");            // dilated too far
+  expect_conv_error(x, w, b, {0, 0, 1}, "stride 0");
+  expect_conv_error(Tensor::zeros({2, 3, 8, 8}, DType::Int32), w, b, {}, "float32");        // dtype
+  expect_conv_error(x, Tensor::zeros({4, 3, 3, 3}, DType::Int64), b, {}, "float32");
+}
+
+}  // namespace
+}  // namespace xmkd
