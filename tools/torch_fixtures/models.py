@@ -11,7 +11,10 @@ multiple of it (docs/parity.md). A Q with more than 16384 elements is summarised
     Q.sample  4096 entries at the evenly spaced flat indices floor(k * n / 4096), k = 0..4095
     Q.norm    the L2 norm over all n entries (accumulated in float64)
     Q.proj    sum_i Q_i r_i over all n entries, r = deterministic_values(fnv1a32(Q) ^ 0x5bd1e995, n)
-Entries that are NaN in ref.Q are ill-conditioned (see adam_conditioning) and not compared.
+Entries that are NaN in ref.Q are ill-conditioned (see adam_conditioning) and not compared;
+uncertainty.Q, where present, is the float32 error predicted for the compared entries.
+The input batch comes from the first seed whose float64 forward keeps every ReLU input and
+max-pool window at least KINK_MARGIN float32 errors from its kink (kink_free_inputs).
 
 model_resnet18_c{1,3}, model_segmenter: one training step on the stored batch in train mode:
     logits, loss (cross-entropy, mean over non-ignored labels), grad.<parameter> for every
@@ -21,12 +24,12 @@ model_resnet18_c{1,3}_adam: 3 torch.optim.Adam steps (lr 1e-3, default betas and
 same batch, forward and backward recomputed before each step, from the same initial weights:
     adam.logits (3, N, classes) and adam.loss (3): the logits and loss before each step;
     adam.delta.<parameter>: parameter after the 3 steps minus before (taken in float64), with
-    ill-conditioned entries NaN in ref and torch alike and no .proj (its sum would include them).
+    ill-conditioned entries NaN in ref and torch alike, uncertainty.adam.delta.<parameter>, and
+    no .proj (its sum would include the ill-conditioned entries).
 
 Run `/usr/bin/python3 tools/torch_fixtures/models.py --self-check` to hold a second float32
 implementation (PyTorch with oneDNN disabled: im2col + GEMM convolutions) to the tests' rule.
 """
-import contextlib
 import copy
 import math
 import os
@@ -228,7 +231,8 @@ def adam_displacement(grads):
 
 
 def adam_conditioning(name, ref_grads, f32_grads, ref_delta):
-    """Boolean mask of the entries of parameter `name` whose Adam delta is ill-conditioned.
+    """(Boolean mask of the entries of parameter `name` whose Adam delta is ill-conditioned,
+    the predicted float32 error of every entry).
 
     Adam divides each gradient entry by its own running magnitude, so an entry whose gradient
     is small gets a delta that small gradient errors move by up to 2 lr. The first step's
@@ -247,13 +251,16 @@ def adam_conditioning(name, ref_grads, f32_grads, ref_delta):
         raise RuntimeError(f"adam_displacement does not reproduce torch.optim.Adam for {name}")
     partials = torch.autograd.grad(delta.sum(), grads)
     n = grads[0].numel()
-    uncertainty = [float((f32_grads[0][name].double() - grads[0].detach()).norm()) / math.sqrt(n)]
+    uncertainty = [float((f32_grads[0][name].double().flatten() - grads[0].detach()).norm()) / math.sqrt(n)]
     uncertainty += [float(g.detach().norm()) / math.sqrt(n) for g in grads[1:]]
     predicted = sum(partial.abs() * u for partial, u in zip(partials, uncertainty))
-    return ~torch.isfinite(predicted) | (predicted > CONDITIONING_LIMIT * ADAM_LR)
+    return ~torch.isfinite(predicted) | (predicted > CONDITIONING_LIMIT * ADAM_LR), predicted
 
 
-def add_quantity(out, key, ref, f32, ill_conditioned=None, projection=True):
+def add_quantity(out, key, ref, f32, ill_conditioned=None, predicted=None, projection=True):
+    """Stores quantity `key` (see the module docstring); `ill_conditioned` entries become NaN, and
+    `predicted` (per-entry predicted float32 errors) is stored as uncertainty.<key>, their norm
+    over the stored, compared entries relative to the reference's."""
     out["shape." + key] = torch.tensor(list(ref.shape), dtype=torch.int64)
     if not ref.is_floating_point():
         out["ref." + key], out["torch." + key] = ref, f32
@@ -269,13 +276,16 @@ def add_quantity(out, key, ref, f32, ill_conditioned=None, projection=True):
         ref, f32 = ref.clone(), f32.clone()
         ref[ill_conditioned.flatten()] = math.nan
         f32[ill_conditioned.flatten()] = math.nan
+    stored = torch.arange(n) if n <= WHOLE_LIMIT else torch.from_numpy((np.arange(SAMPLES, dtype=np.int64) * n) // SAMPLES)
+    if predicted is not None:
+        compared = stored[torch.isfinite(ref[stored])]
+        out["uncertainty." + key] = (predicted.flatten()[compared].norm() / ref[compared].norm()).float()
     if n <= WHOLE_LIMIT:
         out["ref." + key] = ref.float().reshape(out["shape." + key].tolist())
         out["torch." + key] = f32.float().reshape(out["shape." + key].tolist())
         return
-    idx = torch.from_numpy((np.arange(SAMPLES, dtype=np.int64) * n) // SAMPLES)
     for prefix, t in (("ref.", ref), ("torch.", f32)):
-        out[prefix + key + ".sample"] = t[idx].float()
+        out[prefix + key + ".sample"] = t[stored].float()
         out[prefix + key + ".norm"] = norms[prefix].float()
         if projections:
             out[prefix + key + ".proj"] = projections[prefix].float()
@@ -294,8 +304,8 @@ def fixtures(model, x, labels, ignore_index, adam_steps, init_names):
     for key in ref:
         if key.startswith("adam.delta."):
             name = key[len("adam.delta."):]
-            mask = adam_conditioning(name, ref_grads, f32_grads, ref[key])
-            add_quantity(adam, key, ref[key], f32[key], ill_conditioned=mask, projection=False)
+            mask, predicted = adam_conditioning(name, ref_grads, f32_grads, ref[key])
+            add_quantity(adam, key, ref[key], f32[key], ill_conditioned=mask, predicted=predicted, projection=False)
         elif key.startswith("adam."):
             add_quantity(adam, key, ref[key], f32[key])
         else:
@@ -370,18 +380,20 @@ def rule_checks(fix, key, actual):
     Yields (what, error, tolerance). Mirrors the C++ so that --self-check measures its margin."""
     get = lambda k: fix[k].double().numpy().ravel()   # noqa: E731
     x = np.asarray(actual, dtype=np.float64).ravel()
+    predicted = float(fix["uncertainty." + key]) if "uncertainty." + key in fix else 0.0
     if "ref." + key in fix:
         ref, f32 = get("ref." + key), get("torch." + key)
-        yield key, relative_error(x, ref), max(FACTOR * relative_error(f32, ref), FLOOR)
+        yield key, relative_error(x, ref), max(FACTOR * relative_error(f32, ref), predicted, FLOOR)
         return
     n = x.size
     idx = (np.arange(SAMPLES, dtype=np.int64) * n) // SAMPLES
     ref_s, f32_s = get("ref." + key + ".sample"), get("torch." + key + ".sample")
     torch_sample = relative_error(f32_s, ref_s)
-    yield key + ".sample", relative_error(x[idx], ref_s), max(FACTOR * torch_sample, FLOOR)
+    yield key + ".sample", relative_error(x[idx], ref_s), max(FACTOR * torch_sample, predicted, FLOOR)
     ref_norm, f32_norm = float(get("ref." + key + ".norm")[0]), float(get("torch." + key + ".norm")[0])
     torch_norm = abs(f32_norm - ref_norm) / ref_norm
-    yield key + ".norm", abs(np.linalg.norm(x) - ref_norm) / ref_norm, max(FACTOR * max(torch_norm, torch_sample), FLOOR)
+    yield key + ".norm", abs(np.linalg.norm(x) - ref_norm) / ref_norm, max(FACTOR * max(torch_norm, torch_sample),
+                                                                           predicted, FLOOR)
     if "ref." + key + ".proj" in fix:
         r = deterministic_values(fnv1a32(key) ^ PROJECTION_SALT, n).double().numpy()
         scale = ref_norm * np.linalg.norm(r) / math.sqrt(n)
