@@ -1,0 +1,44 @@
+// The loader: worker threads decode and transform samples into a bounded prefetch queue of
+// ready batches, while the training step consumes the previous one.
+//
+// Shuffling is deterministic: the order of epoch e is a permutation drawn from (seed, e); with
+// independent_modality_shuffle each modality draws its own permutation. A batch is identical
+// whatever the number of workers. With device = CUDA, batches are assembled in pinned host
+// memory and copied to the GPU.
+#pragma once
+#include <memory>
+
+#include "data/batch.h"
+#include "data/transforms.h"
+
+namespace xmkd::data {
+
+struct LoaderOptions {
+  int64_t batch_size = 32;
+  bool shuffle = true;
+  bool independent_modality_shuffle = false;
+  bool drop_last = false;
+  int workers = 2;            // 0: load in the calling thread
+  int prefetch = 4;           // batches ready ahead
+  uint64_t seed = 0;
+  Device device = Device::CPU;
+  std::shared_ptr<Transform> transform;   // may be null
+};
+
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options);
+  ~DataLoader();
+  void start_epoch(int64_t epoch);   // (re)starts the workers on epoch's order
+  bool next(Batch& batch);           // false at the end of the epoch; rethrows a worker's error
+  int64_t batches_per_epoch() const;
+  const Dataset& dataset() const { return *dataset_; }
+
+ private:
+  struct State;
+  std::shared_ptr<const Dataset> dataset_;
+  LoaderOptions options_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace xmkd::data
