@@ -3,6 +3,7 @@
 // middle of an epoch without deadlock or leaked memory.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <future>
