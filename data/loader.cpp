@@ -81,6 +81,12 @@ bool load_rows(const Dataset& dataset, const LoaderOptions& o, const std::vector
       } catch (const std::exception& e) {
         fail("DataLoader: sample ", row.index, " (epoch ", epoch, ", batch ", b, "): ", e.what());
       }
+      if (orders.size() > 1)   // independent streams: keep only this stream's modality
+        for (size_t k = 0; k < row.sample.images.size(); ++k)
+          if (k != stream) {
+            row.sample.images[k] = Tensor();
+            if (k < row.sample.label_maps.size()) row.sample.label_maps[k] = Tensor();
+          }
       rows[stream].push_back(std::move(row));
     }
   }
