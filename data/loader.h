@@ -3,8 +3,8 @@
 //
 // Shuffling is deterministic: the order of epoch e is a permutation drawn from (seed, e); with
 // independent_modality_shuffle each modality draws its own permutation. A batch is identical
-// whatever the number of workers. With device = CUDA, batches are assembled in pinned host
-// memory and copied to the GPU.
+// whatever the number of workers. With device = CUDA, batches are assembled in host memory and
+// copied to the GPU with Tensor::to by next(), on the consumer's thread.
 #pragma once
 #include <memory>
 
@@ -19,7 +19,7 @@ struct LoaderOptions {
   bool independent_modality_shuffle = false;
   bool drop_last = false;
   int workers = 2;            // 0: load in the calling thread
-  int prefetch = 4;           // batches ready ahead
+  int prefetch = 4;           // batches built or ready ahead of the consumer (at least one per worker)
   uint64_t seed = 0;
   Device device = Device::CPU;
   std::shared_ptr<Transform> transform;   // may be null

@@ -5,6 +5,9 @@
 // Geometric transforms move pixels: in joint mode every modality and the label maps get the same
 // draw; in decoupled mode each modality draws its own and carries its own transformed copy of the
 // label map. Photometric transforms change values of one modality only.
+//
+// A transform never writes into the tensors it is given (a dataset may hand out tensors it
+// keeps): it replaces them in the Sample with new ones.
 #pragma once
 #include <memory>
 #include <string>
