@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -44,7 +45,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Replaces the file (removed first: ext4 flushes a file truncated and rewritten in place to disk,
+// which costs milliseconds per write).
 inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::remove(path.c_str());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(out.good()) << "cannot write " << path;
