@@ -197,6 +197,26 @@ TEST(DataMutation, NpyAndSafetensors) {
   });
 }
 
+// Header edits the random ones may miss: sizes whose byte count wraps around 2^64 to the size of
+// the data present (here 0 bytes) must not yield a tensor that claims 2^62 elements.
+TEST(DataMutation, SizesThatWrapAroundAreRejected) {
+  TempDir dir("mut_wrap");
+  const std::string npy = dir.file("wrap.npy");
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904,), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  testing::write_bytes(npy, std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) + '\0' + header);
+  testing::expect_error_with([&] { io::load_npy(npy); }, {npy, "2^60"});
+
+  const std::string st = dir.file("wrap.safetensors");
+  std::string json = R"({"w": {"dtype": "F32", "shape": [4611686018427387904], "data_offsets": [0, 0]}})";
+  while (json.size() % 8 != 0) json += ' ';
+  std::string len(8, '\0');
+  len[0] = static_cast<char>(json.size());
+  testing::write_bytes(st, len + json);
+  testing::expect_error_with([&] { io::load_safetensors(st); }, {st, "tensor 'w'", "2^60"});
+}
+
 TEST(DataMutation, Manifests) {
   TempDir dir("mut_manifest");
   for (int i = 0; i < 2; ++i) {
