@@ -35,8 +35,14 @@ unsigned char* zlib_compress_for_stb(unsigned char* data, int data_len, int* out
   return out;
 }
 
+// stb copies zero bytes from or to a null pointer in places (an empty IDAT chunk before any data),
+// which memcpy's contract leaves undefined; routed through here, a zero-length copy does nothing.
+void* memcpy_allowing_empty(void* dst, const void* src, size_t n) { return n ? std::memcpy(dst, src, n) : dst; }
+
 }  // namespace
 
+// <cstring> is already included: the macro changes stb's calls, not memcpy's declaration.
+#define memcpy(dst, src, n) memcpy_allowing_empty(dst, src, n)
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -59,6 +65,7 @@ unsigned char* zlib_compress_for_stb(unsigned char* data, int data_len, int* out
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
+#undef memcpy
 
 namespace xmkd::data {
 namespace {
@@ -77,6 +84,46 @@ std::string read_file_bytes(const std::string& path, const char* what) {
   in.read(bytes.data(), size);
   XMKD_CHECK(in, "read error in ", what, " '", path, "'");
   return bytes;
+}
+
+// stb_image 2.27's JPEG reader does not bound the symbol count of a Huffman table (DHT) at 256,
+// and writes past its tables when a corrupt file declares more. Until the system stb has that
+// check, every DHT segment it could parse is checked here first: segments are walked by their
+// lengths as stb walks them, and entropy-coded data is skipped up to the next byte pair that stb
+// would take for a marker (0xFF followed by anything but 0x00 or a restart marker).
+void check_jpeg_huffman_tables(const std::string& bytes, const std::string& path) {
+  const auto* d = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t pos = 2;   // after SOI
+  while (pos + 1 < n) {
+    if (d[pos] != 0xFF || d[pos + 1] == 0xFF || d[pos + 1] == 0x00) {   // junk and fill bytes
+      ++pos;
+      continue;
+    }
+    const unsigned marker = d[pos + 1];
+    if (marker == 0xD9) return;                                             // EOI: stb stops here
+    if ((marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {             // no length field
+      pos += 2;
+      continue;
+    }
+    if (pos + 4 > n) return;
+    const size_t length = static_cast<size_t>(d[pos + 2]) << 8 | d[pos + 3];
+    if (marker == 0xC4) {
+      // Like stb: a table is read whenever it starts inside the segment, even if it runs past it
+      // (bytes past the end of the file read as 0).
+      for (size_t t = pos + 4; t < pos + 2 + length && t < n;) {
+        size_t symbols = 0;
+        for (size_t i = 1; i <= 16 && t + i < n; ++i) symbols += d[t + i];
+        XMKD_CHECK(symbols <= 256, path, ": cannot decode the image (corrupt JPEG: a Huffman table declares ", symbols,
+                   " symbols, at most 256 exist)");
+        t += 17 + symbols;
+      }
+    }
+    pos += 2 + std::max<size_t>(length, 2);
+    if (marker == 0xDA) {   // SOS: entropy-coded data follows
+      while (pos + 1 < n && !(d[pos] == 0xFF && d[pos + 1] != 0x00 && !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7))) ++pos;
+    }
+  }
 }
 
 void check_image_to_write(const char* fn, const std::string& path, const Image& image) {
@@ -137,10 +184,20 @@ void filter_row(int type, const unsigned char* row, const unsigned char* prior, 
 ImageHeader read_image_header(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   XMKD_CHECK(f, "cannot open image file '", path, "': ", std::strerror(errno));
-  int w = 0, h = 0, c = 0;
-  const int ok = stbi_info_from_file(f, &w, &h, &c);
-  const int is16 = ok ? stbi_is_16_bit_from_file(f) : 0;
-  std::fclose(f);
+  unsigned char magic[2] = {0, 0};
+  const bool jpeg = std::fread(magic, 1, 2, f) == 2 && magic[0] == 0xFF && magic[1] == 0xD8;
+  std::rewind(f);
+  int w = 0, h = 0, c = 0, ok = 0, is16 = 0;
+  if (jpeg) {   // stb parses Huffman tables on the way to the size: check them first (see above)
+    std::fclose(f);
+    const std::string bytes = read_file_bytes(path, "image file");
+    check_jpeg_huffman_tables(bytes, path);
+    ok = stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h, &c);
+  } else {
+    ok = stbi_info_from_file(f, &w, &h, &c);
+    is16 = ok ? stbi_is_16_bit_from_file(f) : 0;
+    std::fclose(f);
+  }
   XMKD_CHECK(ok, path, ": cannot read the image header (", stbi_failure_reason(), "); expected ", kFormats);
   return {h, w, c, is16 ? 16 : 8};
 }
@@ -151,6 +208,7 @@ Image read_image(const std::string& path, int channels) {
   const std::string bytes = read_file_bytes(path, "image file");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
+  if (bytes.size() >= 2 && data[0] == 0xFF && data[1] == 0xD8) check_jpeg_huffman_tables(bytes, path);
   const bool is16 = stbi_is_16_bit_from_memory(data, len) != 0;
   int w = 0, h = 0, stored = 0;
   Image image;

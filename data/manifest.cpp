@@ -4,7 +4,7 @@
 // lie in [0, num_classes). get() then decodes the pixels (and checks label-map values).
 #include <algorithm>
 #include <cctype>
-#include <cmath>
+#include <climits>
 #include <nlohmann/json.hpp>
 
 #include "data/datasets.h"
@@ -154,9 +154,14 @@ class JsonReader {
     fail(path_, ": key \"", where, "\" must be ", expected, ", got ", value.type_name(), " ", text);
   }
   int64_t integer(const json& v, const std::string& where, int64_t lo, int64_t hi) const {
-    const bool ok = v.is_number_integer() &&
-                    (v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi)
-                                            : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi);
+    // nlohmann keeps non-negative integers as uint64: compare those without a signed cast.
+    bool ok = false;
+    if (v.is_number_unsigned()) {
+      const uint64_t u = v.get<uint64_t>();
+      ok = u <= static_cast<uint64_t>(hi) && (lo <= 0 || u >= static_cast<uint64_t>(lo));
+    } else if (v.is_number_integer()) {
+      ok = v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+    }
     if (!ok) wrong_type(where, str_cat("an integer in [", lo, ", ", hi, "]").c_str(), v);
     return v.get<int64_t>();
   }
@@ -213,8 +218,9 @@ std::shared_ptr<Dataset> open_json_manifest(const std::string& path, const std::
                                                  : default_channels(col.spec.name);
     if (mod.contains("scale")) {
       const json& s = mod["scale"];
-      if (!s.is_number() || !std::isfinite(s.get<double>()) || s.get<double>() <= 0.0)
-        r.wrong_type(where + ".scale", "a positive number", s);
+      // Kept inside float's range, where the factor is applied.
+      if (!s.is_number() || !(s.get<double>() >= 1e-30 && s.get<double>() <= 1e30))
+        r.wrong_type(where + ".scale", "a positive number in [1e-30, 1e30]", s);
       col.scale = static_cast<float>(s.get<double>());
     }
     columns.push_back(col);
@@ -331,8 +337,8 @@ std::shared_ptr<Dataset> open_csv_manifest(const std::string& path) {
     }
     if (task == Task::Classification) {
       const std::string& text = fields[static_cast<size_t>(label_col)];
-      XMKD_CHECK(parse_int64(text, &e.label) && e.label >= 0, path, ": line ", line,
-                 ", column \"label\": expected a non-negative integer, got '", text, "'");
+      XMKD_CHECK(parse_int64(text, &e.label) && e.label >= 0 && e.label < INT32_MAX, path, ": line ", line,
+                 ", column \"label\": expected a non-negative integer class, got '", text, "'");
       max_class = std::max(max_class, e.label);
     } else {
       const std::string& p = fields[static_cast<size_t>(label_map_col)];

@@ -65,7 +65,7 @@ Split stratified_split(const std::vector<int64_t>& labels, uint64_t seed, const 
   Split out;
   for (auto& [label, members] : by_class) {
     // One generator per class: a class's split does not change when other classes are added.
-    Generator gen(seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(label + 1)));
+    Generator gen(seed ^ (0x9E3779B97F4A7C15ULL * (static_cast<uint64_t>(label) + 1)));
     shuffle(members, gen);
     deal(members, fractions, out);
   }

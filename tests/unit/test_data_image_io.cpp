@@ -152,6 +152,30 @@ TEST(DataImageIo, ConvertsChannelsOnRequest) {
   testing::expect_error_with([&] { data::read_image(rgb_path, 5); }, {rgb_path, "channels"});
 }
 
+// tests/fixtures/data_sample_16x16.jpg: 16x16 RGB with R = 16 x, G = 16 y, B = (x y) mod 256,
+// JPEG quality 90 (written once by stb_image_write).
+TEST(DataImageIo, ReadsJpeg) {
+  const std::string path = std::string(XMKD_FIXTURE_DIR) + "/data_sample_16x16.jpg";
+  const Image image = data::read_image(path);
+  ASSERT_EQ(image.height, 16);
+  ASSERT_EQ(image.width, 16);
+  ASSERT_EQ(image.channels, 3);
+  EXPECT_EQ(image.bit_depth, 8);
+  // Lossy, but the smooth red and green ramps survive: column / row means within 8 of the ramp.
+  for (int64_t i = 0; i < 16; ++i) {
+    double red = 0.0, green = 0.0;
+    for (int64_t j = 0; j < 16; ++j) {
+      red += image.pixels[static_cast<size_t>((j * 16 + i) * 3)];
+      green += image.pixels[static_cast<size_t>((i * 16 + j) * 3 + 1)];
+    }
+    EXPECT_NEAR(red / 16.0, 16.0 * static_cast<double>(i), 8.0) << "column " << i;
+    EXPECT_NEAR(green / 16.0, 16.0 * static_cast<double>(i), 8.0) << "row " << i;
+  }
+  const data::ImageHeader header = data::read_image_header(path);
+  EXPECT_EQ(header.channels, 3);
+  EXPECT_EQ(header.bit_depth, 8);
+}
+
 TEST(DataImageIo, HeaderProbeMatchesTheFile) {
   TempDir dir("imghdr");
   const std::string p8 = dir.file("a.png"), p16 = dir.file("b.png");

@@ -252,6 +252,16 @@ TEST_F(DataManifestErrors, WrongTypes) {
   expect_open_error({"\"num_classes\"", "integer", "string"});
 }
 
+TEST_F(DataManifestErrors, ZeroClasses) {
+  edit("\"num_classes\": 5", "\"num_classes\": 0");
+  expect_open_error({"\"num_classes\"", "[1, "});
+}
+
+TEST_F(DataManifestErrors, ScaleOutsideFloatRange) {
+  edit("\"scale\": 0.001", "\"scale\": 1e308");
+  expect_open_error({"\"modalities[1].scale\""});
+}
+
 TEST_F(DataManifestErrors, WrongTypeInModality) {
   edit("\"channels\": 3", "\"channels\": 3.5");
   expect_open_error({"\"modalities[0].channels\"", "integer"});
