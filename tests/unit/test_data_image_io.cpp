@@ -240,6 +240,20 @@ TEST(DataImageIo, ReadErrorsNameTheFile) {
   testing::expect_error_with([&] { data::read_image(empty); }, {empty});
 }
 
+// A Huffman table declaring more than 256 symbols: the decoder would write past its tables, so
+// the file is rejected before the decoder sees it (by the header probe too).
+TEST(DataImageIo, RejectsJpegWithOversizedHuffmanTable) {
+  TempDir dir("imgjpeg");
+  std::string jpeg = testing::read_bytes(std::string(XMKD_FIXTURE_DIR) + "/data_sample_16x16.jpg");
+  const size_t dht = jpeg.find("\xff\xc4");
+  ASSERT_NE(dht, std::string::npos);
+  for (size_t i = 0; i < 16; ++i) jpeg[dht + 5 + i] = static_cast<char>(0x20);   // 16 x 32 = 512 symbols
+  const std::string path = dir.file("bad.jpg");
+  testing::write_bytes(path, jpeg);
+  testing::expect_error_with([&] { data::read_image(path); }, {path, "Huffman table", "512"});
+  testing::expect_error_with([&] { data::read_image_header(path); }, {path, "Huffman table"});
+}
+
 TEST(DataImageIo, WriteErrorsNameTheFile) {
   TempDir dir("imgwerr");
   const std::string path = dir.file("w.png");
