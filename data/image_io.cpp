@@ -1,4 +1,4 @@
-// Decoding goes through stb_image (PNG, JPEG, BMP, PNM), from memory, so that one read of the file
+// Decoding goes through stb_image (PNG, JPEG, BMP), from memory, so that one read of the file
 // serves both the bit-depth probe and the decode. 8-bit PNGs are written by stb_image_write with
 // zlib as its compressor; 16-bit PNGs (stb_image_write has no such path) are encoded here.
 #include "data/image_io.h"
@@ -55,7 +55,7 @@ void* memcpy_allowing_empty(void* dst, const void* src, size_t n) { return n ? s
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
-#define STBI_ONLY_PNM
+// Not PNM: stb 2.27 parses PNM header numbers with unchecked signed overflow.
 // No dataset image is wider or taller than this; a header that says otherwise is corrupt.
 #define STBI_MAX_DIMENSIONS (1 << 16)
 #include <stb_image.h>
@@ -70,7 +70,7 @@ void* memcpy_allowing_empty(void* dst, const void* src, size_t n) { return n ? s
 namespace xmkd::data {
 namespace {
 
-const char* const kFormats = "a PNG, JPEG, BMP or PNM image";
+const char* const kFormats = "a PNG, JPEG or BMP image";
 
 std::string read_file_bytes(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
@@ -209,6 +209,15 @@ Image read_image(const std::string& path, int channels) {
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
   if (bytes.size() >= 2 && data[0] == 0xFF && data[1] == 0xD8) check_jpeg_huffman_tables(bytes, path);
+  if (bytes.size() >= 2 && data[0] == 'B' && data[1] == 'M') {
+    // stb decodes a BMP cut short as if zeros followed, so a corrupt size in a tiny file would
+    // allocate and fill up to a gigabyte; an uncompressed BMP has at least one bit per pixel.
+    int bw = 0, bh = 0, bc = 0;
+    if (stbi_info_from_memory(data, len, &bw, &bh, &bc))
+      XMKD_CHECK(static_cast<uint64_t>(bw) * static_cast<uint64_t>(bh) <= 8 * static_cast<uint64_t>(len), path,
+                 ": cannot decode the image (the BMP header declares ", bw, "x", bh, " pixels, more than its ", len,
+                 " bytes can hold: truncated or corrupt)");
+  }
   const bool is16 = stbi_is_16_bit_from_memory(data, len) != 0;
   int w = 0, h = 0, stored = 0;
   Image image;

@@ -1,4 +1,4 @@
-// Image files through stb_image / stb_image_write: 8- and 16-bit PNG, JPEG (8-bit) and more.
+// Image files through stb_image / stb_image_write: 8- and 16-bit PNG, JPEG and BMP (8-bit).
 // Every failure names the file and says what was expected.
 #pragma once
 #include <cstdint>

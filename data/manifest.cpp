@@ -231,7 +231,8 @@ std::shared_ptr<Dataset> open_json_manifest(const std::string& path, const std::
   for (size_t i = 0; i < samples.size(); ++i) {
     const std::string where = str_cat("samples[", i, "]");
     const json& s = r.object(samples[i], where);
-    for (auto& [k, v] : s.items()) {
+    for (auto& item : s.items()) {
+      const std::string& k = item.key();
       const bool known = k == "label" || k == "label_map" ||
                          std::any_of(columns.begin(), columns.end(), [&](const ModalityColumn& c) { return c.spec.name == k; });
       XMKD_CHECK(known, path, ": key \"", where, ".", k, "\" is neither a modality listed in \"modalities\" nor ",

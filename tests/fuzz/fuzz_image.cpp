@@ -1,4 +1,4 @@
-// libFuzzer target: read_image_header and read_image (stb: PNG, JPEG, BMP, PNM) on any bytes.
+// libFuzzer target: read_image_header and read_image (stb: PNG, JPEG, BMP) on any bytes.
 #include "data/image_io.h"
 #include "engine/error.h"
 #include "tests/fuzz/fuzz_input.h"

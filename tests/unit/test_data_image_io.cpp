@@ -176,6 +176,32 @@ TEST(DataImageIo, ReadsJpeg) {
   EXPECT_EQ(header.bit_depth, 8);
 }
 
+std::string le_bytes(uint32_t v, int bytes) {
+  std::string out;
+  for (int k = 0; k < bytes; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xff));
+  return out;
+}
+
+// A 24-bit BMP: 54-byte header, rows bottom-up in B, G, R order, each padded to 4 bytes.
+std::string bmp24(uint32_t width, uint32_t height, const std::string& rows) {
+  return "BM" + le_bytes(54 + static_cast<uint32_t>(rows.size()), 4) + le_bytes(0, 4) + le_bytes(54, 4) + le_bytes(40, 4) +
+         le_bytes(width, 4) + le_bytes(height, 4) + le_bytes(1, 2) + le_bytes(24, 2) + le_bytes(0, 4) +
+         le_bytes(static_cast<uint32_t>(rows.size()), 4) + le_bytes(2835, 4) + le_bytes(2835, 4) + le_bytes(0, 4) +
+         le_bytes(0, 4) + rows;
+}
+
+TEST(DataImageIo, ReadsBmp) {
+  TempDir dir("imgbmp");
+  // 2x2: bottom row (stored first) blue, green; top row red, white. 6 bytes + 2 padding per row.
+  const std::string rows = std::string("\xff\x00\x00\x00\xff\x00\x00\x00", 8) + std::string("\x00\x00\xff\xff\xff\xff\x00\x00", 8);
+  const std::string path = dir.file("a.bmp");
+  testing::write_bytes(path, bmp24(2, 2, rows));
+  const Image image = data::read_image(path);
+  ASSERT_EQ(image.channels, 3);
+  ASSERT_EQ(image.height, 2);
+  EXPECT_EQ(image.pixels, (std::vector<uint16_t>{255, 0, 0, 255, 255, 255, 0, 0, 255, 0, 255, 0}));
+}
+
 TEST(DataImageIo, HeaderProbeMatchesTheFile) {
   TempDir dir("imghdr");
   const std::string p8 = dir.file("a.png"), p16 = dir.file("b.png");
@@ -235,6 +261,16 @@ TEST(DataImageIo, ReadErrorsNameTheFile) {
   const std::string text = dir.file("notes.png");
   testing::write_bytes(text, "this is not an image\n");
   testing::expect_error_with([&] { data::read_image(text); }, {text, "expected a PNG"});
+  // Formats xmkd does not read, and a BMP declaring far more pixels than it holds.
+  const std::string pgm = dir.file("depth.pgm");
+  testing::write_bytes(pgm, "P5\n2 2\n255\n" + std::string(4, '\x10'));
+  testing::expect_error_with([&] { data::read_image(pgm); }, {pgm, "expected a PNG, JPEG or BMP"});
+  const std::string bomb = dir.file("bomb.bmp");
+  std::string bomb_bytes = bmp24(2, 2, std::string(16, '\0'));
+  bomb_bytes.replace(18, 8, le_bytes(60000, 4) + le_bytes(60000, 4));
+  testing::write_bytes(bomb, bomb_bytes);
+  testing::expect_error_with([&] { data::read_image(bomb); }, {bomb, "60000x60000"});
+
   const std::string empty = dir.file("empty.png");
   testing::write_bytes(empty, "");
   testing::expect_error_with([&] { data::read_image(empty); }, {empty});

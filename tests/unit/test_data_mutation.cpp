@@ -1,4 +1,4 @@
-// Robustness: valid PNG, JPEG, npy, safetensors, idx, manifest and list files, each mutated a few
+// Robustness: valid PNG, JPEG, BMP, npy, safetensors, idx, manifest and list files, each mutated a few
 // hundred times with seeded random edits (bit flips, truncations, insertions, deletions, repeated
 // ranges, header fields overwritten with edge values, numbers in text headers replaced). Every
 // parse must either succeed or throw xmkd::Error: never crash, hang, or throw anything else.
@@ -175,6 +175,26 @@ TEST(DataMutation, Images) {
   // 33 bytes: the signature and the IHDR chunk.
   run_mutations("PNG 8-bit RGB", testing::read_bytes(png8), 33, target, 1500, 11, parse);
   run_mutations("PNG 16-bit RGBA", testing::read_bytes(png16), 33, target, 1500, 12, parse);
+
+  // BMP: 24-bit, bottom-up rows padded to 4 bytes.
+  auto le = [](uint32_t v, int bytes) {
+    std::string out;
+    for (int k = 0; k < bytes; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xff));
+    return out;
+  };
+  const uint32_t row = (5 * 3 + 3) / 4 * 4, pixels = row * 4;
+  std::string bmp = "BM" + le(54 + pixels, 4) + le(0, 4) + le(54, 4) + le(40, 4) + le(5, 4) + le(4, 4) + le(1, 2) +
+                    le(24, 2) + le(0, 4) + le(pixels, 4) + le(2835, 4) + le(2835, 4) + le(0, 4) + le(0, 4);
+  for (uint32_t i = 0; i < pixels; ++i) bmp.push_back(static_cast<char>(i * 11));
+  run_mutations("BMP 24-bit", bmp, 54, target, 500, 16, parse);
+  // 8-bit with a 16-colour palette (palette handling is where BMP decoders go wrong).
+  const uint32_t row8 = 8, pixels8 = row8 * 4, palette = 16 * 4;
+  std::string bmp8 = "BM" + le(54 + palette + pixels8, 4) + le(0, 4) + le(54 + palette, 4) + le(40, 4) + le(5, 4) +
+                     le(4, 4) + le(1, 2) + le(8, 2) + le(0, 4) + le(pixels8, 4) + le(2835, 4) + le(2835, 4) + le(16, 4) +
+                     le(0, 4);
+  for (uint32_t i = 0; i < palette; ++i) bmp8.push_back(static_cast<char>(i * 4));
+  for (uint32_t i = 0; i < pixels8; ++i) bmp8.push_back(static_cast<char>(i % 16));
+  run_mutations("BMP 8-bit palette", bmp8, 54 + palette, target, 500, 17, parse);
 
   const std::string jpeg = testing::read_bytes(std::string(XMKD_FIXTURE_DIR) + "/data_sample_16x16.jpg");
   ASSERT_GT(jpeg.size(), 600u);
