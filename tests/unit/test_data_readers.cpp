@@ -464,7 +464,7 @@ TEST(DataSunRgbd, BadInputsNameTheFile) {
 // An in-memory classification dataset with two modalities of different sizes.
 class MemoryDataset : public data::Dataset {
  public:
-  explicit MemoryDataset(int64_t n) {
+  explicit MemoryDataset(int64_t n, bool list_labels = true) : list_labels_(list_labels) {
     for (int64_t i = 0; i < n; ++i) {
       data::Sample s;
       s.images.push_back(Tensor::from_vector(values(i, 2 * 3 * 4, 0.5f), {2, 3, 4}));
@@ -479,8 +479,15 @@ class MemoryDataset : public data::Dataset {
   int64_t num_classes() const override { return 3; }
   data::Task task() const override { return data::Task::Classification; }
   std::string describe() const override { return "memory"; }
+  std::vector<int64_t> labels() const override {
+    std::vector<int64_t> out;
+    if (list_labels_)
+      for (auto& sample : samples_) out.push_back(sample.label);
+    return out;
+  }
 
  private:
+  bool list_labels_;
   static std::vector<float> values(int64_t i, int64_t n, float offset) {
     std::vector<float> v(static_cast<size_t>(n));
     for (int64_t k = 0; k < n; ++k) v[static_cast<size_t>(k)] = offset + 0.01f * static_cast<float>(i * 100 + k);
@@ -574,6 +581,36 @@ TEST(DataDiscomNpy, BadFilesNameTheFile) {
 
   expect_error_with([&] { data::write_discom_npy(mem, dir.str(), {"A"}, {0}, {1}, {2}); }, {dir.str(), "1 prefixes"});
   expect_error_with([&] { data::write_discom_npy(mem, dir.str(), {"A", "B"}, {0}, {9}, {2}); }, {dir.str(), "valid index 9"});
+}
+
+// --- Dataset, Subset, tasks ----------------------------------------------------------------------
+
+TEST(DataDataset, SubsetViewsSamplesInOrder) {
+  auto base = std::make_shared<MemoryDataset>(6);
+  const data::Subset sub(base, {5, 1, 1, 3});
+  ASSERT_EQ(sub.size(), 4);
+  EXPECT_EQ(sub.labels(), (std::vector<int64_t>{2, 1, 1, 0}));   // label = index mod 3
+  EXPECT_EQ(sub.get(0).images[0].to_vector<float>(), base->get(5).images[0].to_vector<float>());
+  EXPECT_EQ(sub.get(2).label, base->get(1).label);
+  EXPECT_EQ(sub.num_classes(), 3);
+  EXPECT_EQ(sub.modalities()[1].name, "sar");
+  EXPECT_EQ(sub.modality_index("sar"), 1);
+  EXPECT_EQ(sub.indices(), (std::vector<int64_t>{5, 1, 1, 3}));
+  EXPECT_NE(sub.describe().find("memory"), std::string::npos);
+  expect_error_with([&] { sub.get(4); }, {"Subset::get", "index 4"});
+  expect_error_with([&] { data::Subset(base, {0, 6}); }, {"Subset", "index 6", "position 1"});
+  // A subset of a subset composes the index maps; a dataset without a label list gives none.
+  const data::Subset inner(std::make_shared<data::Subset>(sub), {3, 0});
+  EXPECT_EQ(inner.labels(), (std::vector<int64_t>{0, 2}));
+  EXPECT_TRUE(data::Subset(std::make_shared<MemoryDataset>(4, false), {1, 2}).labels().empty());
+}
+
+TEST(DataDataset, TaskNames) {
+  EXPECT_EQ(data::parse_task("classification"), data::Task::Classification);
+  EXPECT_EQ(data::parse_task("segmentation"), data::Task::Segmentation);
+  EXPECT_STREQ(data::task_name(data::Task::Segmentation), "segmentation");
+  EXPECT_STREQ(data::task_name(data::parse_task(data::task_name(data::Task::Classification))), "classification");
+  expect_error_with([] { data::parse_task("detection"); }, {"detection", "classification", "segmentation"});
 }
 
 // --- Fashion-MNIST ----------------------------------------------------------------------------
