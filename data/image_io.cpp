@@ -86,15 +86,27 @@ std::string read_file_bytes(const std::string& path, const char* what) {
   return bytes;
 }
 
+// stb takes a file for a JPEG when it starts with SOI (0xFF 0xD8), fill bytes (0xFF) allowed
+// before the 0xD8; returns the position after SOI, or 0 when the bytes are no JPEG to stb.
+size_t jpeg_body_start(const unsigned char* d, size_t n) {
+  if (n < 2 || d[0] != 0xFF) return 0;
+  size_t pos = 1;
+  while (pos < n && d[pos] == 0xFF) ++pos;
+  return pos < n && d[pos] == 0xD8 ? pos + 1 : 0;
+}
+
 // stb_image 2.27's JPEG reader does not bound the symbol count of a Huffman table (DHT) at 256,
 // and writes past its tables when a corrupt file declares more. Until the system stb has that
-// check, every DHT segment it could parse is checked here first: segments are walked by their
-// lengths as stb walks them, and entropy-coded data is skipped up to the next byte pair that stb
-// would take for a marker (0xFF followed by anything but 0x00 or a restart marker).
+// check, every DHT segment it could parse is checked here first. The walk reads markers as stb
+// does (0xFF, any 0xFF fill bytes, the marker byte; other bytes skipped), segments by their
+// lengths, and after SOS skips entropy-coded data as stb's bit reader does: 0xFF (0xFF...) 0x00
+// is a data byte, restart markers are passed over, any other marker ends the data. Where the
+// walk and stb could differ, the walk reaches more bytes, never fewer.
 void check_jpeg_huffman_tables(const std::string& bytes, const std::string& path) {
   const auto* d = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t n = bytes.size();
-  size_t pos = 2;   // after SOI
+  size_t pos = jpeg_body_start(d, n);
+  if (pos == 0) return;
   while (pos + 1 < n) {
     if (d[pos] != 0xFF || d[pos + 1] == 0xFF || d[pos + 1] == 0x00) {   // junk and fill bytes
       ++pos;
@@ -121,9 +133,52 @@ void check_jpeg_huffman_tables(const std::string& bytes, const std::string& path
     }
     pos += 2 + std::max<size_t>(length, 2);
     if (marker == 0xDA) {   // SOS: entropy-coded data follows
-      while (pos + 1 < n && !(d[pos] == 0xFF && d[pos + 1] != 0x00 && !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7))) ++pos;
+      while (pos < n) {
+        if (d[pos] != 0xFF) {
+          ++pos;
+          continue;
+        }
+        size_t next = pos + 1;
+        while (next < n && d[next] == 0xFF) ++next;
+        if (next < n && (d[next] == 0x00 || (d[next] >= 0xD0 && d[next] <= 0xD7))) {
+          pos = next + 1;   // a stuffed 0xFF data byte, or a restart marker
+          continue;
+        }
+        pos = next - 1;     // the 0xFF before the marker that ends the data
+        break;
+      }
     }
   }
+}
+
+uint32_t be32_at(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// stb sizes its buffers from a PNG's chunk lengths and header before it has the data, so a corrupt
+// 100-byte file could make it allocate gigabytes. Checked first: every chunk lies inside the file,
+// and the compressed data (at most 1032:1 for deflate) can hold the pixels the header declares.
+void check_png_sizes(const std::string& bytes, const std::string& path) {
+  const auto* d = reinterpret_cast<const unsigned char*>(bytes.data());
+  const uint64_t n = bytes.size();
+  uint64_t pos = 8, compressed = 0, raw = 0;   // after the signature
+  while (pos + 8 <= n) {
+    const uint64_t length = be32_at(d + pos);
+    const std::string type(reinterpret_cast<const char*>(d + pos + 4), 4);
+    XMKD_CHECK(length <= n - pos - 8, path, ": cannot decode the image (corrupt PNG: a chunk at byte ", pos,
+               " declares ", length, " bytes, only ", n - pos - 8, " follow)");
+    if (type == "IHDR" && length >= 13) {
+      static const int kSamplesPerPixel[7] = {1, 0, 3, 1, 2, 0, 4};   // by colour type
+      const uint64_t width = be32_at(d + pos + 8), height = be32_at(d + pos + 12), depth = d[pos + 16];
+      const unsigned colour = d[pos + 17];
+      if (colour <= 6 && depth <= 16 && width <= (1u << 24) && height <= (1u << 24)) raw = height * (1 + (width * kSamplesPerPixel[colour] * depth + 7) / 8);
+    }
+    if (type == "IDAT") compressed += length;
+    if (type == "IEND") break;
+    pos += 12 + length;
+  }
+  XMKD_CHECK(raw <= 1032 * compressed + 1024, path, ": cannot decode the image (corrupt PNG: ", compressed,
+             " bytes of compressed data cannot hold the ", raw, " bytes of pixels its header declares)");
 }
 
 void check_image_to_write(const char* fn, const std::string& path, const Image& image) {
@@ -184,8 +239,8 @@ void filter_row(int type, const unsigned char* row, const unsigned char* prior, 
 ImageHeader read_image_header(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   XMKD_CHECK(f, "cannot open image file '", path, "': ", std::strerror(errno));
-  unsigned char magic[2] = {0, 0};
-  const bool jpeg = std::fread(magic, 1, 2, f) == 2 && magic[0] == 0xFF && magic[1] == 0xD8;
+  unsigned char first = 0;
+  const bool jpeg = std::fread(&first, 1, 1, f) == 1 && first == 0xFF;   // possibly (see jpeg_body_start)
   std::rewind(f);
   int w = 0, h = 0, c = 0, ok = 0, is16 = 0;
   if (jpeg) {   // stb parses Huffman tables on the way to the size: check them first (see above)
@@ -208,7 +263,8 @@ Image read_image(const std::string& path, int channels) {
   const std::string bytes = read_file_bytes(path, "image file");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
-  if (bytes.size() >= 2 && data[0] == 0xFF && data[1] == 0xD8) check_jpeg_huffman_tables(bytes, path);
+  check_jpeg_huffman_tables(bytes, path);
+  if (bytes.size() >= 8 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) check_png_sizes(bytes, path);
   if (bytes.size() >= 2 && data[0] == 'B' && data[1] == 'M') {
     // stb decodes a BMP cut short as if zeros followed, so a corrupt size in a tiny file would
     // allocate and fill up to a gigabyte; an uncompressed BMP has at least one bit per pixel.

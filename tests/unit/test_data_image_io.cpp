@@ -261,6 +261,19 @@ TEST(DataImageIo, ReadErrorsNameTheFile) {
   const std::string text = dir.file("notes.png");
   testing::write_bytes(text, "this is not an image\n");
   testing::expect_error_with([&] { data::read_image(text); }, {text, "expected a PNG"});
+  // A PNG header declaring 60000x60000 pixels over a few bytes of data, and a chunk longer than
+  // the file: rejected before the decoder sizes buffers from them.
+  const std::string huge = dir.file("huge.png");
+  std::string huge_bytes = bytes;
+  huge_bytes.replace(16, 8, std::string("\x00\x00\xea\x60\x00\x00\xea\x60", 8));
+  testing::write_bytes(huge, huge_bytes);
+  testing::expect_error_with([&] { data::read_image(huge); }, {huge, "cannot hold"});
+  const std::string long_chunk = dir.file("long_chunk.png");
+  std::string long_bytes = bytes;
+  long_bytes.replace(33, 4, std::string("\x7f\x00\x00\x00", 4));   // the IDAT length
+  testing::write_bytes(long_chunk, long_bytes);
+  testing::expect_error_with([&] { data::read_image(long_chunk); }, {long_chunk, "declares 2130706432 bytes"});
+
   // Formats xmkd does not read, and a BMP declaring far more pixels than it holds.
   const std::string pgm = dir.file("depth.pgm");
   testing::write_bytes(pgm, "P5\n2 2\n255\n" + std::string(4, '\x10'));
@@ -287,6 +300,10 @@ TEST(DataImageIo, RejectsJpegWithOversizedHuffmanTable) {
   const std::string path = dir.file("bad.jpg");
   testing::write_bytes(path, jpeg);
   testing::expect_error_with([&] { data::read_image(path); }, {path, "Huffman table", "512"});
+  testing::expect_error_with([&] { data::read_image_header(path); }, {path, "Huffman table"});
+  // The decoder accepts fill bytes before the start marker; so does the check.
+  testing::write_bytes(path, "\xff\xff" + jpeg);
+  testing::expect_error_with([&] { data::read_image(path); }, {path, "Huffman table"});
   testing::expect_error_with([&] { data::read_image_header(path); }, {path, "Huffman table"});
 }
 
