@@ -19,9 +19,18 @@ std::string shape_str(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     XMKD_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+    empty = empty || d == 0;
+  }
+  if (empty) return 0;
+  // At most 2^60 elements, so that the byte count of any dtype fits in 63 bits: a corrupt file
+  // header must not wrap a size check around to a small number.
+  constexpr int64_t kMaxNumel = int64_t{1} << 60;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    XMKD_CHECK(n <= kMaxNumel / d, "shape ", shape_str(shape), " has more than 2^60 elements");
     n *= d;
   }
   return n;

@@ -214,7 +214,12 @@ Tensor load_npy(const std::string& path) {
   const StoredType st = parse_descr(descr, path);
 
   const Shape shape(dims.begin(), dims.end());
-  const int64_t numel = shape_numel(shape);
+  int64_t numel = 0;
+  try {
+    numel = shape_numel(shape);
+  } catch (const Error& e) {
+    fail(path, ": bad .npy shape: ", e.what());
+  }
   const uint64_t expected = static_cast<uint64_t>(numel) * st.file_size;
   const uint64_t actual = file_size - prefix - header_len;
   XMKD_CHECK(actual == expected, path, ": ", actual < expected ? "truncated" : "unexpected trailing bytes in",

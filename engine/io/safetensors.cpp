@@ -113,7 +113,13 @@ TensorMap load_safetensors(const std::string& path, std::map<std::string, std::s
     XMKD_CHECK(entry["data_offsets"][0].is_number_unsigned() && entry["data_offsets"][1].is_number_unsigned(), path,
                ": tensor '", key, "' has non-integer data_offsets");
     uint64_t begin = entry["data_offsets"][0].get<uint64_t>(), end = entry["data_offsets"][1].get<uint64_t>();
-    const uint64_t expected = static_cast<uint64_t>(shape_numel(shape)) * st.file_size;
+    int64_t numel = 0;
+    try {
+      numel = shape_numel(shape);
+    } catch (const Error& e) {
+      fail(path, ": tensor '", key, "': ", e.what());
+    }
+    const uint64_t expected = static_cast<uint64_t>(numel) * st.file_size;
     XMKD_CHECK(begin <= end && end <= data_size && end - begin == expected, path, ": tensor '", key, "' (", type, " ",
                shape_str(shape), ") needs ", expected, " bytes but data_offsets are [", begin, ", ", end,
                "] in a data section of ", data_size, " bytes (truncated or corrupt file)");
