@@ -7,5 +7,6 @@ namespace xmkd::cli {
 void register_info(CLI::App& app);
 void register_parity(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_fashion_mnist(CLI::App& app);
 
 }  // namespace xmkd::cli
