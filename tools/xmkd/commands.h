@@ -8,5 +8,6 @@ void register_info(CLI::App& app);
 void register_parity(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_datagen(CLI::App& app);
+void register_fashion_mnist(CLI::App& app);
 
 }  // namespace xmkd::cli

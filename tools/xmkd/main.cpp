@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   xmkd::cli::register_parity(app);
   xmkd::cli::register_bench(app);
   xmkd::cli::register_datagen(app);
+  xmkd::cli::register_fashion_mnist(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
