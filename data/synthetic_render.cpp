@@ -335,7 +335,11 @@ void render_scene(const Scene& scene, int64_t size, uint64_t rgb_noise_seed, uin
   }
 
   // Depth: every pixel draws the same two numbers whatever it shows, so the noise of a pixel
-  // never depends on the rest of the scene.
+  // never depends on the rest of the scene. An object's finish (from its family, never its colour)
+  // scales its pixels' drop probability and noise; with the same draws, a finish with larger
+  // factors keeps every hole of a smaller one.
+  std::vector<DepthFinish> finishes;
+  for (const SceneObject& o : scene.objects) finishes.push_back(depth_finish(o.family, o.finish));
   Generator depth_gen(depth_noise_seed);
   for (int64_t i = 0; i < size; ++i) {
     for (int64_t j = 0; j < size; ++j) {
@@ -359,13 +363,14 @@ void render_scene(const Scene& scene, int64_t size, uint64_t rgb_noise_seed, uin
         if (gap > 0.1f) edge_prob = std::max(edge_prob, scene.edge_hole_prob);
         else if (gap < -0.1f) edge_prob = std::max(edge_prob, scene.edge_hole_prob / 3);
       }
-      const bool hole = z <= 0 || z > kMaxRange || u_drop < scene.hole_prob || u_edge < edge_prob ||
+      const DepthFinish finish = surface[p] >= 2 ? finishes[surface[p] - 2] : DepthFinish{};
+      const bool hole = z <= 0 || z > kMaxRange || u_drop < finish.drop * scene.hole_prob || u_edge < edge_prob ||
                         (grazing[p] < 0.12f && u_graze < 0.5f);
       if (hole) {
         depth[p] = 0;
         continue;
       }
-      const float noisy = z + scene.depth_noise_gain * depth_noise_std(z) * n;
+      const float noisy = z + finish.noise * scene.depth_noise_gain * depth_noise_std(z) * n;
       const float mm = std::clamp(std::nearbyint(noisy * 1000.0f), 1.0f, 65535.0f);
       depth[p] = mm * 0.001f;
     }

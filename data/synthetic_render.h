@@ -15,8 +15,9 @@ namespace xmkd::data::synthetic {
 //                           quantised to millimetres (k * 0.001)
 //   labels (size, size)     kFloorLabel, kWallLabel or the object's pixel label; the clean
 //                           geometry's, so holes keep their label
-// The noise of each sensor comes from its own seed; depth never reads a colour, so it carries no
-// appearance at all, and the same scene gives the same depth whatever its colours.
+// The noise of each sensor comes from its own seed; depth never reads a colour, only each object's
+// finish (depth_finish: cool finishes give more drops and noise, on average), so the same scene
+// gives the same depth whatever its colours.
 void render_scene(const Scene& scene, int64_t size, uint64_t rgb_noise_seed, uint64_t depth_noise_seed, float* rgb,
                   float* depth, int64_t* labels);
 

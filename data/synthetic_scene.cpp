@@ -2,8 +2,9 @@
 // Generator seeded by (seed, index), so a scene never depends on other samples or on threads.
 //
 // Geometry and appearance are drawn independently of each other: the shape never changes how
-// colours are drawn and the colour family never changes the geometry, so depth carries no
-// information about the family and the twins' geometry distributions are identical.
+// colours are drawn and the colour family never changes the geometry, so depth learns the family
+// only from the objects' surface finishes (depth_finish: a weak, statistical cue) and the twins'
+// geometry distributions are identical.
 #include <cmath>
 #include <numeric>
 
@@ -217,6 +218,8 @@ Scene sample_scene(uint64_t seed, int64_t index, int64_t scene_class) {
       }
     }
   }
+  // Drawn last, so that no other draw (and no RGB byte) depends on the finish.
+  for (SceneObject& o : scene.objects) o.finish = gen.uniform();
   return scene;
 }
 

@@ -3,7 +3,8 @@
 //
 // A scene class is (shape, colour family) of the main object: shape is geometry (depth sees it;
 // RGB sees only its silhouette and weak shading, and twin shapes share a silhouette), colour
-// family is appearance (RGB sees it; depth has no colour at all). docs/data.md has the table.
+// family is appearance (RGB sees it; depth sees only the family's surface finishes, a weak cue:
+// cool objects drop more readings and are noisier, on average). docs/data.md has the table.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,11 +38,27 @@ const char* family_name(Family family);
 std::string class_name(int64_t scene_class);        // "warm box"
 std::string pixel_class_name(int64_t pixel_class);  // "floor", "wall", "warm box", ...
 
-// What each modality can tell apart, by construction (docs/data.md, "Why both modalities"):
-// depth separates two classes iff their shapes differ; RGB separates them robustly iff their
-// colour families differ or their shapes are not silhouette twins.
+// What each modality can tell apart robustly, by construction (docs/data.md, "Why both
+// modalities"): depth separates two classes iff their shapes differ (it sees the colour family
+// only weakly, through the finish); RGB separates them iff their colour families differ or their
+// shapes are not silhouette twins.
 bool depth_separates(int64_t a, int64_t b);
 bool rgb_separates(int64_t a, int64_t b);
+
+// What an object's surface finish does to the depth sensor on its pixels: factors on the scene's
+// noise std and random drop probability. A finish that returns less near-infrared light (glossy,
+// dark) gives noisier readings, and drops more of them: drop = noise^2. Cool finishes are glossier
+// and darker in the near infrared than warm ones, but the ranges overlap (noise factor 0.8-1.4
+// warm, 1.1-2.0 cool; on average 2x the drops and 1.4x the noise): even a perfect measurement of
+// an object's finish tells its family only 83% of the time. `finish` in [0, 1) places the object
+// within its family's range; the colour never enters, and RGB never sees the finish.
+struct DepthFinish {
+  float drop = 1.0f, noise = 1.0f;
+};
+inline DepthFinish depth_finish(Family family, float finish) {
+  const float noise = family == Family::Cool ? 1.1f + 0.9f * finish : 0.8f + 0.6f * finish;
+  return {noise * noise, noise};
+}
 
 struct Colour {
   float r = 0, g = 0, b = 0;
@@ -66,6 +83,7 @@ struct SceneObject {
   float x = 0, z = 0;
   float half_width = 0.25f, height = 0.7f;
   float yaw = 0;             // radians about the vertical axis
+  float finish = 0.5f;       // in [0, 1): the surface finish within its family's (depth_finish)
   int64_t pixel_label() const { return pixel_label_of(class_of(shape, family)); }
 };
 
