@@ -1,5 +1,6 @@
-// Convolution as GEMM (kernels/defs/conv.def; strategy and layouts in kernels/cpu/conv2d.h).
-// cblas calls stay outside OpenMP regions: OpenBLAS runs its own threads.
+// The conv2d kernels (kernels/defs/conv.def): the path rule, and convolution as im2col GEMM
+// (strategy and layouts in kernels/cpu/conv2d.h). cblas calls stay outside OpenMP regions:
+// OpenBLAS runs its own threads.
 #include "kernels/cpu/conv2d.h"
 
 #include <cblas.h>
@@ -73,6 +74,41 @@ void bias_grad(const Conv2dGeometry& g, const float* dy, float* db) {
 
 }  // namespace
 
+bool conv2d_uses_winograd(const Conv2dGeometry& g) {
+  return g.R == 3 && g.S == 3 && g.stride == 1 && g.dilation == 1 && g.pad <= 2;
+}
+
+int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+  return conv2d_uses_winograd(g) ? conv2d_winograd_workspace_size(g) : conv2d_gemm_workspace_size(g);
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    float* workspace) {
+  if (conv2d_uses_winograd(g)) {
+    conv2d_forward_winograd(g, x, w, bias, y, workspace);
+  } else {
+    conv2d_forward_gemm(g, x, w, bias, y, workspace);
+  }
+}
+
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
+  if (conv2d_uses_winograd(g)) {
+    conv2d_backward_data_winograd(g, dy, w, dx, workspace);
+  } else {
+    conv2d_backward_data_gemm(g, dy, w, dx, workspace);
+  }
+}
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                            float* workspace) {
+  if (!conv2d_uses_winograd(g)) {
+    conv2d_backward_weight_gemm(g, x, dy, dw, db, workspace);
+    return;
+  }
+  if (db) bias_grad(g, dy, db);
+  if (dw) conv2d_backward_weight_winograd(g, x, dy, dw, workspace);
+}
+
 int64_t conv2d_images_per_gemm(const Conv2dGeometry& g) {
   const int64_t PQ = std::max<int64_t>(1, g.P * g.Q);
   return std::clamp<int64_t>((kTargetGemmColumns + PQ - 1) / PQ, 1, std::max<int64_t>(1, g.N));
@@ -82,14 +118,14 @@ bool conv2d_is_direct_gemm(const Conv2dGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride == 1 && g.pad == 0 && conv2d_images_per_gemm(g) == 1;
 }
 
-int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+int64_t conv2d_gemm_workspace_size(const Conv2dGeometry& g) {
   if (conv2d_is_direct_gemm(g)) return 0;
   const int64_t columns = conv2d_images_per_gemm(g) * g.P * g.Q;
   return (g.C * g.R * g.S + g.K) * columns;
 }
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                    float* workspace) {
+void conv2d_forward_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                         float* workspace) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
   if (conv2d_is_direct_gemm(g)) {
     // y_n (K, HW) = W (K, C) · x_n (C, HW)
@@ -112,7 +148,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   }
 }
 
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
+void conv2d_backward_data_gemm(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                               float* workspace) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
   if (conv2d_is_direct_gemm(g)) {
     // dx_n (C, HW) = Wᵀ (C, K) · dy_n (K, HW)
@@ -134,8 +171,8 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
   }
 }
 
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
-                            float* workspace) {
+void conv2d_backward_weight_gemm(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                                 float* workspace) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
   if (db) bias_grad(g, dy, db);
   if (!dw) return;

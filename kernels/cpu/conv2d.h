@@ -1,6 +1,12 @@
 // CPU convolution internals shared by kernels/cpu/conv2d*.cpp and the conv2d op.
 //
-// Strategy: im2col + one cblas_sgemm per GROUP of images, so the GEMM has G·P·Q columns even when
+// Two algorithms; conv2d_uses_winograd is the one place that chooses between them.
+//
+// Winograd F(2x2, 3x3) (kernels/cpu/conv2d_winograd.cpp): 3x3 convs with stride 1 and dilation 1,
+// in all three passes; 16 GEMMs of the transformed tiles instead of one of 9x the columns.
+//
+// im2col GEMM (kernels/cpu/conv2d.cpp, everything else, and the reference the Winograd path is
+// tested against): im2col + one cblas_sgemm per GROUP of images, so the GEMM has G·P·Q columns even when
 // the feature map is tiny (ResNet's last stage is 2x2). For a group of G images
 //   col: (C·R·S, G·P·Q)   col[(c·R + r)·S + s, j·PQ + p·Q + q] = x[j, c, p·stride - pad + r·dil, q·stride - pad + s·dil]
 //   out: (K, G·P·Q)       the GEMM result (forward) or the gathered dY (backward), in the same column order
@@ -13,16 +19,42 @@
 
 namespace xmkd::cpu {
 
+// The path rule: Winograd for 3x3, stride-1, dilation-1 convs with padding <= 2 (backward data
+// is then the 3x3 conv of dy with padding 2 - pad), im2col GEMM for the rest.
+bool conv2d_uses_winograd(const Conv2dGeometry& g);
+// Floats of scratch space the three conv2d kernels need on the path conv2d_uses_winograd picks.
+int64_t conv2d_workspace_size(const Conv2dGeometry& g);
+
+// --- im2col GEMM path ---
 // How many images share one GEMM (1..N).
 int64_t conv2d_images_per_gemm(const Conv2dGeometry& g);
 // True when the conv runs as one plain GEMM per image with no im2col (and no workspace).
 bool conv2d_is_direct_gemm(const Conv2dGeometry& g);
-// Floats of scratch space the three conv2d kernels need: col + out for one group; 0 when direct.
-int64_t conv2d_workspace_size(const Conv2dGeometry& g);
+// Floats of scratch space the GEMM path needs: col + out for one group; 0 when direct.
+int64_t conv2d_gemm_workspace_size(const Conv2dGeometry& g);
+// The three passes on this path; same contracts as the conv2d kernels (kernels/defs/conv.def).
+void conv2d_forward_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                         float* workspace);
+void conv2d_backward_data_gemm(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace);
+void conv2d_backward_weight_gemm(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                                 float* workspace);
 
 // x: (images,C,H,W) -> col: (C·R·S, images·P·Q), zero where the window hangs over the padding.
 void conv2d_im2col(const Conv2dGeometry& g, const float* x, int64_t images, float* col);
 // The adjoint of im2col: dx: (images,C,H,W) = Σ of the col entries that read each pixel (overwritten).
 void conv2d_col2im(const Conv2dGeometry& g, const float* col, int64_t images, float* dx);
+
+
+// --- Winograd F(2x2, 3x3) path: only for g.R == g.S == 3, stride 1, dilation 1, pad <= 2 ---
+// Floats of scratch space: the 16 transformed filters (or their gradients) and the transformed
+// input and output tiles of one group of images.
+int64_t conv2d_winograd_workspace_size(const Conv2dGeometry& g);
+void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                             float* workspace);
+void conv2d_backward_data_winograd(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                                   float* workspace);
+// dw only (nullptr-free); the bias gradient is the GEMM path's bias_grad, run by conv2d_backward_weight.
+void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
+                                     float* workspace);
 
 }  // namespace xmkd::cpu
