@@ -17,6 +17,13 @@ namespace {
 // column buffer past the caches.
 constexpr int64_t kTargetGemmColumns = 2048;
 
+// Winograd pays back its transforms only with enough work per transformed value (measured on
+// ResNet-18's shapes and their neighbours, docs in kernels/cpu/conv2d.h): below 16 channels its
+// 16 GEMMs are too thin to beat one im2col GEMM, and the 16 transformed filters (16·K·C floats,
+// 1.8x the weights) need at least 64 tiles in the batch to amortise.
+constexpr int64_t kMinWinogradChannels = 16;
+constexpr int64_t kMinWinogradTiles = 64;
+
 int gemm_int(int64_t v) { return static_cast<int>(v); }
 
 // out: (K, images·PQ) -> y: (images,K,P,Q), adding bias[k] when given.
@@ -75,7 +82,9 @@ void bias_grad(const Conv2dGeometry& g, const float* dy, float* db) {
 }  // namespace
 
 bool conv2d_uses_winograd(const Conv2dGeometry& g) {
-  return g.R == 3 && g.S == 3 && g.stride == 1 && g.dilation == 1 && g.pad <= 2;
+  const bool winograd_shape = g.R == 3 && g.S == 3 && g.stride == 1 && g.dilation == 1 && g.pad <= 2;
+  const int64_t tiles = g.N * ((g.P + 1) / 2) * ((g.Q + 1) / 2);
+  return winograd_shape && g.C >= kMinWinogradChannels && g.K >= kMinWinogradChannels && tiles >= kMinWinogradTiles;
 }
 
 int64_t conv2d_workspace_size(const Conv2dGeometry& g) {

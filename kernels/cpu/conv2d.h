@@ -19,8 +19,11 @@
 
 namespace xmkd::cpu {
 
-// The path rule: Winograd for 3x3, stride-1, dilation-1 convs with padding <= 2 (backward data
-// is then the 3x3 conv of dy with padding 2 - pad), im2col GEMM for the rest.
+// The path rule, by shape, for all three passes: Winograd for 3x3, stride-1, dilation-1 convs
+// with padding <= 2 (backward data is then the 3x3 conv of dy with padding 2 - pad), at least 16
+// input and 16 output channels, and at least 64 output tiles of 2x2 in the batch
+// (N·⌈P/2⌉·⌈Q/2⌉); the GEMM path for the rest. On ResNet-18 at batch 32 and 64x64 images that is
+// every 3x3 stride-1 conv but layer4's (2x2 maps: 32 tiles).
 bool conv2d_uses_winograd(const Conv2dGeometry& g);
 // Floats of scratch space the three conv2d kernels need on the path conv2d_uses_winograd picks.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g);
@@ -46,6 +49,8 @@ void conv2d_col2im(const Conv2dGeometry& g, const float* col, int64_t images, fl
 
 
 // --- Winograd F(2x2, 3x3) path: only for g.R == g.S == 3, stride 1, dilation 1, pad <= 2 ---
+// How many images share one set of 16 GEMMs in the forward and backward-weight passes (1..N).
+int64_t conv2d_winograd_images_per_group(const Conv2dGeometry& g);
 // Floats of scratch space: the 16 transformed filters (or their gradients) and the transformed
 // input and output tiles of one group of images.
 int64_t conv2d_winograd_workspace_size(const Conv2dGeometry& g);

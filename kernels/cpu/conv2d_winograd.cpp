@@ -292,6 +292,8 @@ void winograd_conv(const Conv3x3& cv, const float* x, const float* U, bool rotat
 
 }  // namespace
 
+int64_t conv2d_winograd_images_per_group(const Conv2dGeometry& g) { return images_per_group(forward_conv(g)); }
+
 int64_t conv2d_winograd_workspace_size(const Conv2dGeometry& g) {
   // U or dU, then for one group of the forward conv (also backward weight, with dY for M) or of
   // the backward-data conv: V, M and the tile table.

@@ -87,4 +87,19 @@ inline void naive_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
 // product is `scale`, far above this).
 inline double accumulation_atol(int64_t terms, double scale) { return 8 * 6e-8 * static_cast<double>(terms) * scale; }
 
+// Winograd F(2x2, 3x3) (kernels/cpu/conv2d_winograd.cpp) computes the same sums re-associated,
+// which changes the two factors of the estimate above:
+// - the rounding chain of an output: 2 roundings in the input transform, 4 in the filter
+//   transform, 1 product, C - 1 in the GEMM's sum over channels, 4 in the output transform and 1
+//   for the bias, so C + 11 in place of 9C;
+// - the size of a link: one channel's term Aᵀ(U ⊙ V)A, expanded into products w·x, has absolute
+//   coefficients summing to at most 64, where the direct sum has 9 products of weight 1. The
+//   transforms' entries are 0, ±½, ±1, and per dimension Σ_i |Aᵀ|_oi (|G|·1)_i (|Bᵀ|·1)_i = 8.
+// So the estimate takes C + 11 terms of size 64·scale. dx is the same 3x3 conv of dy (K for C).
+inline double winograd_atol(int64_t channels, double scale) { return accumulation_atol(channels + 11, 64 * scale); }
+// dw = Gᵀ [Σ_t (A dy_t Aᵀ) ⊙ (Bᵀ x_t B)] G sums over the T tiles: 2 + 2 roundings in the
+// transforms, 1 product, T - 1 in the GEMM, 4 in Gᵀ·G, so T + 8; a tile's term carries at most
+// 36 products dy·x (per dimension Σ_i |G|_ir (|A|·1)_i (|Bᵀ|·1)_i <= 6) where the direct sum has 4.
+inline double winograd_dw_atol(int64_t tiles, double scale) { return accumulation_atol(tiles + 8, 36 * scale); }
+
 }  // namespace xmkd::testing
