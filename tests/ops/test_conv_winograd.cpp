@@ -122,6 +122,8 @@ TEST(Conv2dWinograd, KernelsMatchDirectLoopsOnAwkwardShapes) {
       {1, 64, 6, 6, 5, 0, "even 4x4 output: whole tiles only"},
       {3, 16, 2, 2, 24, 1, "2x2 map: one tile per image, the rest padding"},
       {2, 1, 3, 3, 1, 0, "a single output pixel from a single channel"},
+      {2, 4, 1, 9, 3, 1, "a single row: every tile clipped below"},
+      {1, 3, 1, 1, 2, 2, "a 1x1 image with padding 2: 3x3 output"},
   };
   for (const Conv3x3Case& cc : cases) check_kernels_against_direct_loops(cc);
 }
