@@ -6,6 +6,7 @@
 // transforms' rounding chain and coefficient growth.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
