@@ -33,7 +33,8 @@ Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv
 }
 
 Tensor conv2d_workspace(const Conv2dGeometry& g, Device device) {
-  // The CPU sizing also serves a CUDA kernel (same im2col layout); an empty one when unused.
+  // Sized for the CPU path the shape takes (Winograd or im2col); empty when unused. A CUDA
+  // kernel gets the same buffer.
   return Tensor::empty({cpu::conv2d_workspace_size(g)}, DType::Float32, device);
 }
 

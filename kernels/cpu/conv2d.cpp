@@ -1,5 +1,6 @@
-// Convolution as GEMM (kernels/defs/conv.def; strategy and layouts in kernels/cpu/conv2d.h).
-// cblas calls stay outside OpenMP regions: OpenBLAS runs its own threads.
+// The conv2d kernels (kernels/defs/conv.def): the path rule, and convolution as im2col GEMM
+// (strategy and layouts in kernels/cpu/conv2d.h). cblas calls stay outside OpenMP regions:
+// OpenBLAS runs its own threads.
 #include "kernels/cpu/conv2d.h"
 
 #include <cblas.h>
@@ -15,6 +16,13 @@ namespace {
 // A GEMM with at least this many columns keeps OpenBLAS's two threads busy; more only grows the
 // column buffer past the caches.
 constexpr int64_t kTargetGemmColumns = 2048;
+
+// Winograd pays for its transforms only with enough work per transformed value. Measured with
+// 2 threads against the GEMM path (fwd + dx + dw): 16x16 channels 1.2x faster, 8 into 64 channels
+// 0.5x (its GEMMs are too thin); 64 tiles in the batch 1.1-1.3x, 32 tiles (ResNet's layer4)
+// 0.95-1.0x, as the 16 transformed filters (16·K·C floats) are then re-read for too few tiles.
+constexpr int64_t kMinWinogradChannels = 16;
+constexpr int64_t kMinWinogradTiles = 64;
 
 int gemm_int(int64_t v) { return static_cast<int>(v); }
 
@@ -73,6 +81,43 @@ void bias_grad(const Conv2dGeometry& g, const float* dy, float* db) {
 
 }  // namespace
 
+bool conv2d_uses_winograd(const Conv2dGeometry& g) {
+  const bool winograd_shape = g.R == 3 && g.S == 3 && g.stride == 1 && g.dilation == 1 && g.pad <= 2;
+  const int64_t tiles = g.N * ((g.P + 1) / 2) * ((g.Q + 1) / 2);
+  return winograd_shape && g.C >= kMinWinogradChannels && g.K >= kMinWinogradChannels && tiles >= kMinWinogradTiles;
+}
+
+int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+  return conv2d_uses_winograd(g) ? conv2d_winograd_workspace_size(g) : conv2d_gemm_workspace_size(g);
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    float* workspace) {
+  if (conv2d_uses_winograd(g)) {
+    conv2d_forward_winograd(g, x, w, bias, y, workspace);
+  } else {
+    conv2d_forward_gemm(g, x, w, bias, y, workspace);
+  }
+}
+
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
+  if (conv2d_uses_winograd(g)) {
+    conv2d_backward_data_winograd(g, dy, w, dx, workspace);
+  } else {
+    conv2d_backward_data_gemm(g, dy, w, dx, workspace);
+  }
+}
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                            float* workspace) {
+  if (!conv2d_uses_winograd(g)) {
+    conv2d_backward_weight_gemm(g, x, dy, dw, db, workspace);
+    return;
+  }
+  if (db) bias_grad(g, dy, db);
+  if (dw) conv2d_backward_weight_winograd(g, x, dy, dw, workspace);
+}
+
 int64_t conv2d_images_per_gemm(const Conv2dGeometry& g) {
   const int64_t PQ = std::max<int64_t>(1, g.P * g.Q);
   return std::clamp<int64_t>((kTargetGemmColumns + PQ - 1) / PQ, 1, std::max<int64_t>(1, g.N));
@@ -82,14 +127,14 @@ bool conv2d_is_direct_gemm(const Conv2dGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride == 1 && g.pad == 0 && conv2d_images_per_gemm(g) == 1;
 }
 
-int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+int64_t conv2d_gemm_workspace_size(const Conv2dGeometry& g) {
   if (conv2d_is_direct_gemm(g)) return 0;
   const int64_t columns = conv2d_images_per_gemm(g) * g.P * g.Q;
   return (g.C * g.R * g.S + g.K) * columns;
 }
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                    float* workspace) {
+void conv2d_forward_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                         float* workspace) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
   if (conv2d_is_direct_gemm(g)) {
     // y_n (K, HW) = W (K, C) · x_n (C, HW)
@@ -112,7 +157,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   }
 }
 
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
+void conv2d_backward_data_gemm(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                               float* workspace) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
   if (conv2d_is_direct_gemm(g)) {
     // dx_n (C, HW) = Wᵀ (C, K) · dy_n (K, HW)
@@ -134,8 +180,8 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
   }
 }
 
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
-                            float* workspace) {
+void conv2d_backward_weight_gemm(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                                 float* workspace) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
   if (db) bias_grad(g, dy, db);
   if (!dw) return;
