@@ -109,8 +109,13 @@ void check_row(const Dataset& dataset, const Row& row, size_t m) {
 
 bool has_label_map(const Row& row, size_t m) { return !row.sample.label_maps.empty() && row.sample.label_maps[m].defined(); }
 
-Tensor stack_labels(const Dataset& dataset, const std::vector<Row>& rows) {
-  Tensor labels = Tensor::empty({static_cast<int64_t>(rows.size())}, DType::Int64);
+// Batch tensors are built in host memory, pinned when they will be copied to the GPU.
+Tensor host_buffer(const Shape& shape, DType dtype, bool pinned) {
+  return pinned ? Tensor::empty_pinned(shape, dtype) : Tensor::empty(shape, dtype);
+}
+
+Tensor stack_labels(const Dataset& dataset, const std::vector<Row>& rows, bool pinned) {
+  Tensor labels = host_buffer({static_cast<int64_t>(rows.size())}, DType::Int64, pinned);
   for (size_t i = 0; i < rows.size(); ++i) {
     const int64_t label = rows[i].sample.label;
     XMKD_CHECK(label >= 0 && label < dataset.num_classes(), "DataLoader: sample ", rows[i].index, " has label ", label,
@@ -121,11 +126,11 @@ Tensor stack_labels(const Dataset& dataset, const std::vector<Row>& rows) {
 }
 
 // rows[i].sample.images[m] (C, H, W) -> (n, C, H, W); every row must have the first row's shape.
-Tensor stack_images(const Dataset& dataset, const std::vector<Row>& rows, size_t m) {
+Tensor stack_images(const Dataset& dataset, const std::vector<Row>& rows, size_t m, bool pinned) {
   const Tensor& first = rows[0].sample.images[m];
   Shape shape = first.shape();
   shape.insert(shape.begin(), static_cast<int64_t>(rows.size()));
-  Tensor out = Tensor::empty(shape);
+  Tensor out = host_buffer(shape, DType::Float32, pinned);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Tensor& img = rows[i].sample.images[m];
     XMKD_CHECK(img.shape() == first.shape(), "DataLoader: sample ", rows[i].index, " modality '", dataset.modalities()[m].name,
@@ -136,9 +141,9 @@ Tensor stack_images(const Dataset& dataset, const std::vector<Row>& rows, size_t
   return out;
 }
 
-Tensor stack_label_maps(const std::vector<Row>& rows, size_t m, const Tensor& images) {
+Tensor stack_label_maps(const std::vector<Row>& rows, size_t m, const Tensor& images, bool pinned) {
   const int64_t H = images.dim(2), W = images.dim(3);
-  Tensor out = Tensor::empty({static_cast<int64_t>(rows.size()), H, W}, DType::Int64);
+  Tensor out = host_buffer({static_cast<int64_t>(rows.size()), H, W}, DType::Int64, pinned);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Tensor& lm = rows[i].sample.label_maps[m];
     XMKD_CHECK(lm.ndim() == 2 && lm.dtype() == DType::Int64 && lm.device() == Device::CPU && lm.dim(0) == H && lm.dim(1) == W,
@@ -150,20 +155,20 @@ Tensor stack_label_maps(const std::vector<Row>& rows, size_t m, const Tensor& im
 }
 
 // Paired streams share the label tensor, and a label map tensor wherever every row shares it.
-Batch assemble(const Dataset& dataset, const std::vector<std::vector<Row>>& rows) {
+Batch assemble(const Dataset& dataset, const std::vector<std::vector<Row>>& rows, bool pinned) {
   const size_t M = dataset.modalities().size();
   const bool paired = rows.size() == 1;
   Batch batch;
   for (size_t m = 0; m < M; ++m) {
     const std::vector<Row>& r = rows[paired ? 0 : m];
     for (const Row& row : r) check_row(dataset, row, m);
-    batch.inputs.push_back(stack_images(dataset, r, m));
+    batch.inputs.push_back(stack_images(dataset, r, m, pinned));
     std::vector<int64_t> indices;
     for (const Row& row : r) indices.push_back(row.index);
     batch.indices.push_back(std::move(indices));
 
     const bool labelled = r[0].sample.label >= 0;
-    if (labelled) batch.labels.push_back(paired && m > 0 ? batch.labels[0] : stack_labels(dataset, r));
+    if (labelled) batch.labels.push_back(paired && m > 0 ? batch.labels[0] : stack_labels(dataset, r, pinned));
     for (const Row& row : r)
       XMKD_CHECK((row.sample.label >= 0) == labelled, "DataLoader: sample ", row.index, (labelled ? " has no" : " has a"),
                  " class label but sample ", r[0].index, " of the same batch ", (labelled ? "has one" : "has none"));
@@ -175,7 +180,7 @@ Batch assemble(const Dataset& dataset, const std::vector<std::vector<Row>>& rows
     if (!mapped) continue;
     bool shared = paired && m > 0 && batch.label_maps.size() == m;
     for (const Row& row : r) shared = shared && row.sample.label_maps[m].same_as(row.sample.label_maps[0]);
-    batch.label_maps.push_back(shared ? batch.label_maps[0] : stack_label_maps(r, m, batch.inputs[m]));
+    batch.label_maps.push_back(shared ? batch.label_maps[0] : stack_label_maps(r, m, batch.inputs[m], pinned));
   }
   XMKD_CHECK(batch.label_maps.empty() || batch.label_maps.size() == M,
              "DataLoader: some modalities of the batch have label maps and others none");
@@ -253,7 +258,7 @@ struct DataLoader::State {
     Built built;
     try {
       std::vector<std::vector<Row>> rows;
-      if (load_rows(*dataset, options, orders, epoch, stop, b, rows)) built.batch = assemble(*dataset, rows);
+      if (load_rows(*dataset, options, orders, epoch, stop, b, rows)) built.batch = assemble(*dataset, rows, options.device == Device::CUDA);
     } catch (...) {
       built.error = std::current_exception();
     }
@@ -306,8 +311,9 @@ struct DataLoader::State {
       failure = built.error;
       std::rethrow_exception(failure);
     }
-    // Batches are assembled in ordinary host memory and copied with Tensor::to on this (the
-    // consumer's) thread, so the CUDA backend is only ever called from the training thread.
+    // For a GPU run the workers assembled the batch in pinned host memory; it is copied with
+    // Tensor::to on this (the consumer's) thread, so the CUDA backend is only ever called from
+    // the training thread.
     if (options.device != Device::CPU) move_batch(built.batch, options.device);
     batch = std::move(built.batch);
     return true;

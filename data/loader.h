@@ -3,7 +3,7 @@
 //
 // Shuffling is deterministic: the order of epoch e is a permutation drawn from (seed, e); with
 // independent_modality_shuffle each modality draws its own permutation. A batch is identical
-// whatever the number of workers. With device = CUDA, batches are assembled in host memory and
+// whatever the number of workers. With device = CUDA, batches are assembled in pinned host memory
 // copied to the GPU with Tensor::to by next(), on the consumer's thread.
 #pragma once
 #include <memory>

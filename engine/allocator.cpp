@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/error.h"
@@ -24,9 +25,12 @@ size_t round_size(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+// Where a pool's blocks come from.
+enum class Pool { Host, Device, PinnedHost };
+
 class CachingAllocator {
  public:
-  explicit CachingAllocator(Device device) : device_(device) {}
+  explicit CachingAllocator(Pool pool) : pool_(pool) {}
   ~CachingAllocator() = default;   // blocks still cached at exit are reclaimed by the OS
 
   void* allocate(size_t bytes) {
@@ -45,7 +49,7 @@ class CachingAllocator {
         release_cached_locked();
         p = system_alloc(size);
       }
-      XMKD_CHECK(p != nullptr, "out of ", device_name(device_), " memory allocating ", size,
+      XMKD_CHECK(p != nullptr, "out of ", pool_ == Pool::Device ? "cuda" : "host", " memory allocating ", size,
                  " bytes (in use: ", stats_.in_use, " bytes)");
       stats_.system_allocs++;
     }
@@ -78,16 +82,26 @@ class CachingAllocator {
 
  private:
   void* system_alloc(size_t size) {
-    if (device_ == Device::CPU) return std::aligned_alloc(kAlignment, size);
-    try {
-      return cuda::device_malloc(size);
-    } catch (const Error&) {
-      return nullptr;
+    switch (pool_) {
+      case Pool::Host: return std::aligned_alloc(kAlignment, size);
+      case Pool::Device:
+        try {
+          return cuda::device_malloc(size);
+        } catch (const Error&) {
+          return nullptr;
+        }
+      case Pool::PinnedHost:
+        if (void* p = cuda::host_malloc_pinned(size)) return p;
+        void* p = std::aligned_alloc(kAlignment, size);   // no pinned memory: ordinary memory
+        if (p) unpinned_.insert(p);
+        return p;
     }
+    return nullptr;
   }
   void system_free(void* p) {
-    if (device_ == Device::CPU) std::free(p);
-    else cuda::device_free(p);
+    if (pool_ == Pool::Device) cuda::device_free(p);
+    else if (pool_ == Pool::PinnedHost && !unpinned_.erase(p)) cuda::host_free_pinned(p);
+    else std::free(p);
   }
   void release_cached_locked() {
     for (auto& [size, blocks] : free_)
@@ -96,17 +110,23 @@ class CachingAllocator {
     stats_.cached = 0;
   }
 
-  Device device_;
+  Pool pool_;
   std::mutex mutex_;
+  std::unordered_set<void*> unpinned_;   // PinnedHost blocks that fell back to ordinary memory
   std::unordered_map<size_t, std::vector<void*>> free_;
   MemoryStats stats_;
 };
 
+// Leaked on purpose: tensors in static storage may be freed after main() returns.
 CachingAllocator& allocator_for(Device device) {
-  // Leaked on purpose: tensors in static storage may be freed after main() returns.
-  static CachingAllocator* cpu = new CachingAllocator(Device::CPU);
-  static CachingAllocator* gpu = new CachingAllocator(Device::CUDA);
+  static CachingAllocator* cpu = new CachingAllocator(Pool::Host);
+  static CachingAllocator* gpu = new CachingAllocator(Pool::Device);
   return device == Device::CPU ? *cpu : *gpu;
+}
+
+CachingAllocator& pinned_host_allocator() {
+  static CachingAllocator* pinned = new CachingAllocator(Pool::PinnedHost);
+  return *pinned;
 }
 
 }  // namespace
@@ -116,5 +136,8 @@ void deallocate(Device device, void* ptr, size_t bytes) { allocator_for(device).
 MemoryStats memory_stats(Device device) { return allocator_for(device).stats(); }
 void reset_peak_memory(Device device) { allocator_for(device).reset_peak(); }
 void empty_cache(Device device) { allocator_for(device).empty_cache(); }
+void* allocate_pinned_host(size_t bytes) { return pinned_host_allocator().allocate(bytes); }
+void deallocate_pinned_host(void* ptr, size_t bytes) { pinned_host_allocator().deallocate(ptr, bytes); }
+MemoryStats pinned_host_memory_stats() { return pinned_host_allocator().stats(); }
 
 }  // namespace xmkd

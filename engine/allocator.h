@@ -20,6 +20,12 @@ struct MemoryStats {
 void* allocate(Device device, size_t bytes);
 void deallocate(Device device, void* ptr, size_t bytes);
 
+// Host memory for staging host-to-GPU copies: page-locked when CUDA can provide it, ordinary
+// memory otherwise (a build without CUDA, or no device). Cached like the others.
+void* allocate_pinned_host(size_t bytes);
+void deallocate_pinned_host(void* ptr, size_t bytes);
+MemoryStats pinned_host_memory_stats();
+
 MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);   // peak_in_use := in_use
 void empty_cache(Device device);         // give every cached block back to the system

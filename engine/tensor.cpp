@@ -59,6 +59,15 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->numel = shape_numel(shape);
+  impl->dtype = dtype;
+  impl->storage = Storage::pinned_host(static_cast<size_t>(impl->numel) * dtype_size(dtype));
+  return Tensor(std::move(impl));
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   if (device == Device::CPU) std::memset(t.raw_data(), 0, t.nbytes());
@@ -121,6 +130,8 @@ std::string Tensor::str() const {
   if (!impl_) return "undefined tensor";
   return str_cat(dtype_name(dtype()), " ", shape_str(shape()), " on ", device_name(device()));
 }
+
+bool Tensor::is_pinned() const { return impl_ && impl_->storage->pinned(); }
 
 void* Tensor::raw_data() const {
   XMKD_REQUIRE_DEFINED("data");

@@ -33,6 +33,9 @@ class Tensor {
   static Tensor ones(const Shape& shape, Device device = Device::CPU);
   static Tensor full(const Shape& shape, float value, Device device = Device::CPU);
   static Tensor scalar(float value, Device device = Device::CPU);
+  // A CPU tensor in page-locked memory when CUDA can provide it (ordinary memory otherwise), so
+  // that .to(Device::CUDA) is a DMA copy: what the data loader stages batches in.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
   // Copies host values into a new tensor (float32, int32 or int64 by the vector's type).
   template <class T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device = Device::CPU);
@@ -48,6 +51,7 @@ class Tensor {
   DType dtype() const;
   Device device() const;
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
+  bool is_pinned() const;   // in the pinned host pool (see empty_pinned)
   std::string str() const;    // "float32 (4, 3, 64, 64) on cpu"
 
   // Raw element pointer; T must match dtype() (checked). Device memory for CUDA tensors.

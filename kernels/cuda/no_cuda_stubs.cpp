@@ -25,5 +25,7 @@ void copy_device_to_host(void*, const void*, size_t) { no_cuda("copy_device_to_h
 void copy_device_to_device(void*, const void*, size_t) { no_cuda("copy_device_to_device"); }
 void memset_zero(void*, size_t) { no_cuda("memset_zero"); }
 void synchronize() { no_cuda("synchronize"); }
+void* host_malloc_pinned(size_t) { return nullptr; }   // callers fall back to ordinary memory
+void host_free_pinned(void*) { no_cuda("host_free_pinned"); }
 
 }  // namespace xmkd::cuda

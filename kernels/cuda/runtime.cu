@@ -38,6 +38,17 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes) {
 
 void memset_zero(void* ptr, size_t bytes) { XMKD_CUDA_CHECK(cudaMemset(ptr, 0, bytes)); }
 
+void* host_malloc_pinned(size_t bytes) {
+  void* p = nullptr;
+  if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
+    cudaGetLastError();   // clear the sticky error: the caller falls back to pageable memory
+    return nullptr;
+  }
+  return p;
+}
+
+void host_free_pinned(void* ptr) { XMKD_CUDA_CHECK(cudaFreeHost(ptr)); }
+
 void synchronize() { XMKD_CUDA_CHECK(cudaDeviceSynchronize()); }
 
 }  // namespace xmkd::cuda

@@ -15,6 +15,10 @@ void copy_host_to_device(void* dst, const void* src, size_t bytes);
 void copy_device_to_host(void* dst, const void* src, size_t bytes);
 void copy_device_to_device(void* dst, const void* src, size_t bytes);
 void memset_zero(void* ptr, size_t bytes);
+// Page-locked host memory (fast, DMA-able host-device copies); nullptr when it cannot be had
+// (no driver, no device, or the limit reached) — callers then fall back to ordinary memory.
+void* host_malloc_pinned(size_t bytes);
+void host_free_pinned(void* ptr);
 void synchronize();
 
 }  // namespace xmkd::cuda

@@ -83,3 +83,28 @@ TEST(Random, SameSeedSameStream) {
 
 }  // namespace
 }  // namespace xmkd
+
+namespace xmkd {
+namespace {
+
+TEST(Tensor, PinnedHostTensorsAreOrdinaryCpuTensors) {
+  // Page-locked when CUDA provides it, ordinary memory otherwise; either way a CPU tensor.
+  Tensor t = Tensor::empty_pinned({3, 5});
+  EXPECT_EQ(t.device(), Device::CPU);
+  EXPECT_TRUE(t.is_pinned());
+  EXPECT_FALSE(Tensor::empty({3, 5}).is_pinned());
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
+  EXPECT_EQ(t.clone().to_vector<float>()[14], 14.0f);
+  MemoryStats before = pinned_host_memory_stats();
+  { Tensor again = Tensor::empty_pinned({3, 5}, DType::Int64); }
+  { Tensor again = Tensor::empty_pinned({3, 5}, DType::Int64); }
+  MemoryStats after = pinned_host_memory_stats();
+  EXPECT_EQ(after.reuses, before.reuses + 1) << "the pinned pool caches freed blocks";
+  if (cuda_available()) {
+    Tensor d = t.to(Device::CUDA);
+    EXPECT_EQ(d.to(Device::CPU).to_vector<float>(), t.to_vector<float>());
+  }
+}
+
+}  // namespace
+}  // namespace xmkd
