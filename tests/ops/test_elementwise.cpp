@@ -16,6 +16,7 @@ namespace xmkd {
 namespace {
 
 using testing::expect_error_naming;
+using testing::requiring_grad;
 
 using testing::expect_close;
 using testing::expect_gradients_match;
@@ -29,7 +30,6 @@ Tensor expected_from(const Shape& shape, const std::function<double(int64_t)>& v
   return Tensor::from_vector(v, shape);
 }
 
-Tensor param(Tensor t) { return t.set_requires_grad(true); }
 
 TEST(Add, SameShapeMatchesElementwiseSum) {
   Generator gen(1);
@@ -65,12 +65,12 @@ TEST(Add, OneElementTensorIsAScalar) {
 TEST(Add, GradientsForEveryBroadcast) {
   Generator gen(4);
   auto f = [](const std::vector<Tensor>& in) { return add(in[0], in[1]); };
-  expect_gradients_match(f, {param(random_normal({2, 3}, gen)), param(random_normal({2, 3}, gen))});
-  expect_gradients_match(f, {param(random_normal({2, 3, 2, 2}, gen)), param(random_normal({3}, gen))});
-  expect_gradients_match(f, {param(random_normal({5, 4}, gen)), param(random_normal({4}, gen))});
-  expect_gradients_match(f, {param(random_normal({3, 130}, gen)), param(random_normal({130}, gen))});
-  expect_gradients_match(f, {param(random_normal({2, 3, 2}, gen)), param(random_normal({}, gen))});
-  expect_gradients_match(f, {param(random_normal({2, 3, 2}, gen)), param(random_normal({1}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({2, 3}, gen)), requiring_grad(random_normal({2, 3}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({2, 3, 2, 2}, gen)), requiring_grad(random_normal({3}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({5, 4}, gen)), requiring_grad(random_normal({4}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({3, 130}, gen)), requiring_grad(random_normal({130}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({2, 3, 2}, gen)), requiring_grad(random_normal({}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({2, 3, 2}, gen)), requiring_grad(random_normal({1}, gen))});
 }
 
 TEST(Add, BiasGradientIsTheChannelSumOnLargeInputs) {
@@ -78,7 +78,7 @@ TEST(Add, BiasGradientIsTheChannelSumOnLargeInputs) {
   Generator gen(13);
   for (const Shape& shape : {Shape{300, 200}, Shape{8, 70, 16, 16}}) {
     const int64_t N = shape[0], C = shape[1], inner = shape_numel(shape) / (N * C);
-    Tensor b = param(random_normal({C}, gen));
+    Tensor b = requiring_grad(random_normal({C}, gen));
     Tensor u = random_normal(shape, gen);
     add(random_normal(shape, gen), b).backward(u);
     auto uv = u.to_vector<float>();
@@ -95,7 +95,7 @@ TEST(Add, BiasGradientIsTheChannelSumOnLargeInputs) {
 
 TEST(Add, AliasedOperandsGetTwiceTheGradient) {
   Generator gen(5);
-  Tensor x = param(random_normal({3, 4}, gen));
+  Tensor x = requiring_grad(random_normal({3, 4}, gen));
   Tensor u = random_normal({3, 4}, gen);
   add(x, x).backward(u);
   auto g = x.grad().to_vector<float>(), uv = u.to_vector<float>();
@@ -105,7 +105,7 @@ TEST(Add, AliasedOperandsGetTwiceTheGradient) {
 TEST(Add, OnlyTheInputsThatRequireGradGetOne) {
   Generator gen(6);
   Tensor a = random_normal({2, 3}, gen);
-  Tensor b = param(random_normal({3}, gen));
+  Tensor b = requiring_grad(random_normal({3}, gen));
   sum(add(a, b)).backward();
   EXPECT_FALSE(a.grad().defined());
   EXPECT_EQ(b.grad().to_vector<float>(), (std::vector<float>{2, 2, 2}));
@@ -127,8 +127,8 @@ TEST(Sub, ForwardAndGradients) {
   expect_close(sub(a, b), expected_from(a.shape(), [&](int64_t i) { return double(av[i]) - bv[i]; }), 1e-6, 1e-6,
                "sub");
   expect_gradients_match([](const std::vector<Tensor>& in) { return sub(in[0], in[1]); },
-                         {param(a.clone()), param(b.clone())});
-  Tensor x = param(random_normal({4}, gen));
+                         {requiring_grad(a.clone()), requiring_grad(b.clone())});
+  Tensor x = requiring_grad(random_normal({4}, gen));
   sum(sub(x, x)).backward();
   EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{0, 0, 0, 0}));
 }
@@ -152,13 +152,13 @@ TEST(Mul, SameShapeAndScalarForward) {
 TEST(Mul, Gradients) {
   Generator gen(9);
   auto f = [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); };
-  expect_gradients_match(f, {param(random_normal({2, 3, 2}, gen)), param(random_normal({2, 3, 2}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({2, 3, 2}, gen)), requiring_grad(random_normal({2, 3, 2}, gen))});
   // A learnable scalar factor: d/ds = Σ a·g.
-  expect_gradients_match(f, {param(random_normal({4, 5}, gen)), param(random_normal({}, gen))});
-  expect_gradients_match(f, {param(random_normal({4, 5}, gen)), param(random_normal({1}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({4, 5}, gen)), requiring_grad(random_normal({}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({4, 5}, gen)), requiring_grad(random_normal({1}, gen))});
   // x·x: both edges reach the same leaf, 2x·g in total.
   expect_gradients_match([](const std::vector<Tensor>& in) { return mul(in[0], in[0]); },
-                         {param(random_normal({3, 3}, gen))});
+                         {requiring_grad(random_normal({3, 3}, gen))});
 }
 
 TEST(Mul, RejectsAChannelVector) {
@@ -172,7 +172,7 @@ TEST(Scale, ForwardAndGradient) {
   Tensor x = random_normal({3, 4}, gen);
   auto xv = x.to_vector<float>();
   expect_close(scale(x, 2.5f), expected_from(x.shape(), [&](int64_t i) { return 2.5 * xv[i]; }), 1e-6, 1e-6, "scale");
-  expect_gradients_match([](const std::vector<Tensor>& in) { return scale(in[0], -0.7f); }, {param(x.clone())});
+  expect_gradients_match([](const std::vector<Tensor>& in) { return scale(in[0], -0.7f); }, {requiring_grad(x.clone())});
   expect_error_naming([] { scale(Tensor::zeros({2}, DType::Int64), 2.0f); }, "scale");
 }
 
@@ -182,12 +182,12 @@ TEST(Relu, ForwardAndGradientAwayFromTheKink) {
   Tensor x = random_away_from_zero({2, 3, 4}, 0.05f, 1.0f, gen);
   auto xv = x.to_vector<float>();
   expect_close(relu(x), expected_from(x.shape(), [&](int64_t i) { return xv[i] > 0 ? xv[i] : 0.0; }), 0, 0, "relu");
-  expect_gradients_match([](const std::vector<Tensor>& in) { return relu(in[0]); }, {param(x.clone())});
+  expect_gradients_match([](const std::vector<Tensor>& in) { return relu(in[0]); }, {requiring_grad(x.clone())});
 }
 
 TEST(Relu, GradientAtExactlyZeroIsZero) {
   // The mask comes from the saved output: y = 0 passes no gradient (PyTorch's convention).
-  Tensor x = param(Tensor::from_vector<float>({-1, 0, 2}, {3}));
+  Tensor x = requiring_grad(Tensor::from_vector<float>({-1, 0, 2}, {3}));
   relu(x).backward(Tensor::from_vector<float>({5, 6, 7}, {3}));
   EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{0, 0, 7}));
 }
@@ -205,7 +205,7 @@ TEST(AddRelu, ForwardAndGradientsAwayFromTheKink) {
                }),
                0, 0, "add_relu");
   expect_gradients_match([](const std::vector<Tensor>& in) { return add_relu(in[0], in[1]); },
-                         {param(a.clone()), param(b.clone())});
+                         {requiring_grad(a.clone()), requiring_grad(b.clone())});
 }
 
 TEST(AddRelu, RejectsDifferentShapes) {

@@ -17,12 +17,12 @@ namespace xmkd {
 namespace {
 
 using testing::expect_error_naming;
+using testing::requiring_grad;
 
 using testing::expect_close;
 using testing::expect_gradients_match;
 using testing::random_normal;
 
-Tensor param(Tensor t) { return t.set_requires_grad(true); }
 
 // Element (i, j) of a stored row-major (rows, cols) matrix, read transposed when asked.
 double at(const std::vector<float>& m, int64_t cols, bool transposed, int64_t i, int64_t j) {
@@ -65,8 +65,8 @@ TEST(Matmul, GradientsForEveryTransposeCombination) {
   for (Flags fl : kAllFlags) {
     SCOPED_TRACE(str_cat("ta=", fl.ta, " tb=", fl.tb));
     auto f = [fl](const std::vector<Tensor>& in) { return matmul(in[0], in[1], fl.ta, fl.tb); };
-    expect_gradients_match(f, {param(random_normal(stored(fl.ta, 3, 4), gen)),
-                               param(random_normal(stored(fl.tb, 4, 5), gen))});
+    expect_gradients_match(f, {requiring_grad(random_normal(stored(fl.ta, 3, 4), gen)),
+                               requiring_grad(random_normal(stored(fl.tb, 4, 5), gen))});
   }
 }
 
@@ -74,7 +74,7 @@ TEST(Matmul, GramMatrixOfOneOperand) {
   // x xᵀ: both edges reach x.
   Generator gen(3);
   expect_gradients_match([](const std::vector<Tensor>& in) { return matmul(in[0], in[0], false, true); },
-                         {param(random_normal({3, 4}, gen))});
+                         {requiring_grad(random_normal({3, 4}, gen))});
 }
 
 TEST(Matmul, RejectsMismatchedShapes) {
@@ -103,10 +103,10 @@ TEST(Linear, ForwardIsXWeightTransposedPlusBias) {
 TEST(Linear, Gradients) {
   Generator gen(5);
   expect_gradients_match([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); },
-                         {param(random_normal({4, 3}, gen)), param(random_normal({5, 3}, gen)),
-                          param(random_normal({5}, gen))});
+                         {requiring_grad(random_normal({4, 3}, gen)), requiring_grad(random_normal({5, 3}, gen)),
+                          requiring_grad(random_normal({5}, gen))});
   expect_gradients_match([](const std::vector<Tensor>& in) { return linear(in[0], in[1], Tensor()); },
-                         {param(random_normal({4, 3}, gen)), param(random_normal({2, 3}, gen))});
+                         {requiring_grad(random_normal({4, 3}, gen)), requiring_grad(random_normal({2, 3}, gen))});
 }
 
 TEST(Linear, RejectsMismatchedShapes) {

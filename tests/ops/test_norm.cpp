@@ -16,12 +16,12 @@ namespace xmkd {
 namespace {
 
 using testing::expect_error_naming;
+using testing::requiring_grad;
 
 using testing::expect_close;
 using testing::expect_gradients_match;
 using testing::random_normal;
 
-Tensor param(Tensor t) { return t.set_requires_grad(true); }
 
 struct ChannelStats {
   std::vector<double> mean, biased_var, unbiased_var;
@@ -143,8 +143,8 @@ void check_training_gradients(const Shape& shape, uint64_t seed) {
   auto f = [rm, rv](const std::vector<Tensor>& in) {
     return batch_norm(in[0], in[1], in[2], rm, rv, true, 0.1f, 1e-5f);
   };
-  expect_gradients_match(f, {param(random_normal(shape, gen)), param(random_normal({C}, gen)),
-                             param(random_normal({C}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal(shape, gen)), requiring_grad(random_normal({C}, gen)),
+                             requiring_grad(random_normal({C}, gen))});
 }
 
 TEST(BatchNorm, TrainingGradients2d) { check_training_gradients({6, 4}, 5); }
@@ -157,8 +157,8 @@ TEST(BatchNorm, EvalGradients) {
     auto f = [rm, rv](const std::vector<Tensor>& in) {
       return batch_norm(in[0], in[1], in[2], rm, rv, false, 0.1f, 1e-5f);
     };
-    expect_gradients_match(f, {param(random_normal(shape, gen)), param(random_normal({3}, gen)),
-                               param(random_normal({3}, gen))});
+    expect_gradients_match(f, {requiring_grad(random_normal(shape, gen)), requiring_grad(random_normal({3}, gen)),
+                               requiring_grad(random_normal({3}, gen))});
   }
 }
 
@@ -167,11 +167,11 @@ TEST(BatchNorm, ParameterGradientsWithoutAnInputGradient) {
   Generator gen(8);
   Tensor x = random_normal({4, 3, 2, 2}, gen);
   auto f = [x](const std::vector<Tensor>& in) { return batch_norm(x, in[0], in[1], Tensor(), Tensor(), true); };
-  expect_gradients_match(f, {param(random_normal({3}, gen)), param(random_normal({3}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({3}, gen)), requiring_grad(random_normal({3}, gen))});
   auto only_x = [](const std::vector<Tensor>& in) {
     return batch_norm(in[0], Tensor::full({3}, 1.5f), Tensor::zeros({3}), Tensor(), Tensor(), true);
   };
-  expect_gradients_match(only_x, {param(random_normal({4, 3, 2, 2}, gen))});
+  expect_gradients_match(only_x, {requiring_grad(random_normal({4, 3, 2, 2}, gen))});
 }
 
 TEST(BatchNorm, TrainingBackwardMatchesTheClosedFormOnALargeBatch) {
@@ -179,8 +179,8 @@ TEST(BatchNorm, TrainingBackwardMatchesTheClosedFormOnALargeBatch) {
   // dx = w·invstd·(g - mean(g) - x̂·mean(g·x̂)),  dw = Σ g·x̂,  db = Σ g.
   Generator gen(9);
   const int64_t N = 8, C = 16, inner = 256;
-  Tensor x = param(random_normal({N, C, 16, 16}, gen, 3.0f));
-  Tensor w = param(random_normal({C}, gen)), b = param(random_normal({C}, gen));
+  Tensor x = requiring_grad(random_normal({N, C, 16, 16}, gen, 3.0f));
+  Tensor w = requiring_grad(random_normal({C}, gen)), b = requiring_grad(random_normal({C}, gen));
   Tensor u = random_normal(x.shape(), gen);
   batch_norm(x, w, b, Tensor(), Tensor(), true, 0.1f, 1e-5f).backward(u);
 

@@ -16,11 +16,11 @@ namespace xmkd {
 namespace {
 
 using testing::expect_error_naming;
+using testing::requiring_grad;
 
 using testing::expect_gradients_match;
 using testing::random_normal;
 
-Tensor param(Tensor t) { return t.set_requires_grad(true); }
 
 double double_sum(const Tensor& x) {
   double s = 0;
@@ -62,7 +62,7 @@ TEST(Sum, ResultDoesNotDependOnTheThreadCount) {
   for (int t : {1, 2, 3, 5}) {
     omp_set_num_threads(t);
     sums.push_back(sum(x).item());
-    Tensor s = param(Tensor::scalar(1.0f));
+    Tensor s = requiring_grad(Tensor::scalar(1.0f));
     sum(mul(x, s)).backward();   // ds = Σ x·1 through the dot kernel
     dots.push_back(s.grad().item());
   }
@@ -75,10 +75,10 @@ TEST(Sum, ResultDoesNotDependOnTheThreadCount) {
 
 TEST(Sum, GradientsAreOnesAndOneOverN) {
   Generator gen(2);
-  expect_gradients_match([](const std::vector<Tensor>& in) { return sum(in[0]); }, {param(random_normal({2, 3, 4}, gen))});
+  expect_gradients_match([](const std::vector<Tensor>& in) { return sum(in[0]); }, {requiring_grad(random_normal({2, 3, 4}, gen))});
   expect_gradients_match([](const std::vector<Tensor>& in) { return mean(in[0]); },
-                         {param(random_normal({2, 3, 4}, gen))});
-  Tensor x = param(random_normal({4, 5}, gen));
+                         {requiring_grad(random_normal({2, 3, 4}, gen))});
+  Tensor x = requiring_grad(random_normal({4, 5}, gen));
   mean(x).backward(Tensor::scalar(2.0f));
   for (float g : x.grad().to_vector<float>()) EXPECT_FLOAT_EQ(g, 2.0f / 20);
 }

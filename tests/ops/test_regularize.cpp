@@ -16,12 +16,12 @@ namespace xmkd {
 namespace {
 
 using testing::expect_error_naming;
+using testing::requiring_grad;
 
 using testing::expect_gradients_match;
 using testing::random_away_from_zero;
 using testing::random_normal;
 
-Tensor param(Tensor t) { return t.set_requires_grad(true); }
 
 TEST(Dropout, KeepsOrZeroesAndRescales) {
   Generator data(1);
@@ -51,14 +51,14 @@ TEST(Dropout, TheSameSeedGivesTheSameMask) {
 
 TEST(Dropout, IdentityWhenNotTrainingOrPIsZero) {
   Generator gen(3);
-  Tensor x = param(random_normal({4, 4}, gen));
+  Tensor x = requiring_grad(random_normal({4, 4}, gen));
   EXPECT_TRUE(dropout(x, 0.5f, false, gen).same_as(x));
   EXPECT_TRUE(dropout(x, 0.0f, true, gen).same_as(x));
 }
 
 TEST(Dropout, GradientUsesTheSavedMask) {
   Generator data(4);
-  Tensor x = param(random_away_from_zero({500}, 0.1f, 1.0f, data));
+  Tensor x = requiring_grad(random_away_from_zero({500}, 0.1f, 1.0f, data));
   Tensor u = random_normal({500}, data);
   Generator gen(9);
   Tensor y = dropout(x, 0.25f, true, gen);
@@ -70,7 +70,7 @@ TEST(Dropout, GradientUsesTheSavedMask) {
     Generator g(11);
     return dropout(in[0], 0.4f, true, g);
   };
-  expect_gradients_match(f, {param(random_normal({3, 7}, data))});
+  expect_gradients_match(f, {requiring_grad(random_normal({3, 7}, data))});
 }
 
 TEST(Dropout, RejectsPOutsideZeroToOne) {
@@ -84,7 +84,7 @@ TEST(Dropout, RejectsPOutsideZeroToOne) {
 
 TEST(GradientReversal, ForwardCopiesBackwardNegatesAndScales) {
   Generator gen(5);
-  Tensor x = param(random_normal({3, 4}, gen));
+  Tensor x = requiring_grad(random_normal({3, 4}, gen));
   Tensor y = gradient_reversal(x, 0.5f);
   EXPECT_EQ(y.to_vector<float>(), x.to_vector<float>());
   EXPECT_NE(y.raw_data(), x.raw_data());
@@ -97,7 +97,7 @@ TEST(GradientReversal, ForwardCopiesBackwardNegatesAndScales) {
 TEST(GradientReversal, ReversesTheChainRuleThroughLaterOps) {
   // L = Σ w · grl(x): dL/dx = -lambda · w (the opposite of what plain finite differences give).
   Generator gen(6);
-  Tensor x = param(random_normal({2, 3}, gen));
+  Tensor x = requiring_grad(random_normal({2, 3}, gen));
   Tensor w = random_normal({2, 3}, gen);
   sum(mul(gradient_reversal(x, 2.0f), w)).backward();
   auto g = x.grad().to_vector<float>(), wv = w.to_vector<float>();

@@ -14,12 +14,12 @@ namespace xmkd {
 namespace {
 
 using testing::expect_error_naming;
+using testing::requiring_grad;
 
 using testing::expect_close;
 using testing::expect_gradients_match;
 using testing::random_normal;
 
-Tensor param(Tensor t) { return t.set_requires_grad(true); }
 
 // x[n, c, i] of a tensor viewed as (N, C, inner).
 float channel_at(const std::vector<float>& v, int64_t C, int64_t inner, int64_t n, int64_t c, int64_t i) {
@@ -40,9 +40,9 @@ TEST(Reshape, IsAViewWithTheSameData) {
 TEST(Reshape, GradientIsReshapedBack) {
   Generator gen(2);
   expect_gradients_match([](const std::vector<Tensor>& in) { return reshape(in[0], {3, -1, 2}); },
-                         {param(random_normal({2, 3, 4}, gen))});
+                         {requiring_grad(random_normal({2, 3, 4}, gen))});
   // Through a second op: the gradient must arrive in x's shape.
-  Tensor x = param(random_normal({2, 6}, gen));
+  Tensor x = requiring_grad(random_normal({2, 6}, gen));
   Tensor w = random_normal({3, 4}, gen);
   sum(mul(reshape(x, {3, 4}), w)).backward();
   EXPECT_EQ(x.grad().shape(), (Shape{2, 6}));
@@ -65,7 +65,7 @@ TEST(Flatten, KeepsTheBatchDim) {
   EXPECT_EQ(y.shape(), (Shape{2, 60}));
   EXPECT_EQ(y.to_vector<float>(), x.to_vector<float>());
   expect_gradients_match([](const std::vector<Tensor>& in) { return flatten(in[0]); },
-                         {param(random_normal({2, 2, 3}, gen))});
+                         {requiring_grad(random_normal({2, 2, 3}, gen))});
   expect_error_naming([] { flatten(Tensor::zeros({5})); }, "flatten");
 }
 
@@ -94,12 +94,12 @@ TEST(ConcatChannels, ForwardPlacesEachInputInItsBlock) {
 TEST(ConcatChannels, GradientsToEveryInput) {
   Generator gen(5);
   auto f = [](const std::vector<Tensor>& in) { return concat_channels(in); };
-  expect_gradients_match(f, {param(random_normal({2, 2, 2, 3}, gen)), param(random_normal({2, 1, 2, 3}, gen)),
-                             param(random_normal({2, 3, 2, 3}, gen))});
+  expect_gradients_match(f, {requiring_grad(random_normal({2, 2, 2, 3}, gen)), requiring_grad(random_normal({2, 1, 2, 3}, gen)),
+                             requiring_grad(random_normal({2, 3, 2, 3}, gen))});
   // An input that needs no gradient sits between two that do.
   Tensor data = random_normal({3, 2}, gen);
   auto g = [data](const std::vector<Tensor>& in) { return concat_channels({in[0], data, in[1]}); };
-  expect_gradients_match(g, {param(random_normal({3, 1}, gen)), param(random_normal({3, 4}, gen))});
+  expect_gradients_match(g, {requiring_grad(random_normal({3, 1}, gen)), requiring_grad(random_normal({3, 4}, gen))});
 }
 
 TEST(ConcatChannels, ErrorsNameTheMismatchingTensor) {
@@ -123,9 +123,9 @@ TEST(SliceChannels, ForwardAndGradient) {
     for (int64_t c = 0; c < 3; ++c)
       for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(channel_at(yv, 3, 4, n, c, i), channel_at(xv, 5, 4, n, c + 1, i));
   expect_gradients_match([](const std::vector<Tensor>& in) { return slice_channels(in[0], 1, 4); },
-                         {param(x.clone())});
+                         {requiring_grad(x.clone())});
   expect_gradients_match([](const std::vector<Tensor>& in) { return slice_channels(in[0], 2, 3); },
-                         {param(random_normal({3, 4}, gen))});
+                         {requiring_grad(random_normal({3, 4}, gen))});
 }
 
 TEST(SliceChannels, RejectsOutOfRange) {
@@ -148,9 +148,9 @@ TEST(SplitChannels, PartsReassembleAndGradientsScatterBack) {
     std::vector<Tensor> p = split_channels(in[0], {1, 3, 2});
     return concat_channels({p[2], p[0], p[1]});
   };
-  expect_gradients_match(f, {param(x.clone())});
+  expect_gradients_match(f, {requiring_grad(x.clone())});
   // Only one part used: the other channels get zero gradient.
-  Tensor xg = param(x.clone());
+  Tensor xg = requiring_grad(x.clone());
   sum(split_channels(xg, {4, 2})[1]).backward();
   auto g = xg.grad().to_vector<float>();
   for (int64_t n = 0; n < 2; ++n)

@@ -7,10 +7,15 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {
 namespace {
+
+using testing::contains;
+using testing::error_message;
+using testing::requiring_grad;
 
 using testing::expect_close;
 using testing::expect_gradients_match;
@@ -62,21 +67,6 @@ Tensor reference_normalize(const Tensor& x, double eps) {
     }
   return Tensor::from_vector(out, x.shape());
 }
-
-Tensor requiring_grad(Tensor t) { return t.set_requires_grad(true); }
-
-template <class F>
-std::string error_message(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an xmkd::Error";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // ---- cosine_similarity ------------------------------------------------------------------------
 

@@ -9,10 +9,15 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {
 namespace {
+
+using testing::contains;
+using testing::error_message;
+using testing::requiring_grad;
 
 using testing::expect_close;
 using testing::expect_gradients_match;
@@ -85,22 +90,6 @@ Tensor to_int32(const Tensor& labels64) {
   std::vector<int64_t> v = labels64.to_vector<int64_t>();
   return Tensor::from_vector(std::vector<int32_t>(v.begin(), v.end()), labels64.shape());
 }
-
-Tensor requiring_grad(Tensor t) { return t.set_requires_grad(true); }
-
-// Runs f and returns the message of the xmkd::Error it throws ("" and a test failure if none).
-template <class F>
-std::string error_message(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an xmkd::Error";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // ---- softmax / log_softmax --------------------------------------------------------------------
 

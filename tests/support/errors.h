@@ -20,4 +20,18 @@ inline void expect_error_naming(const std::function<void()>& f, const std::strin
   }
 }
 
+// Runs f and returns the message of the xmkd::Error it throws ("" and a test failure if none).
+template <class F>
+std::string error_message(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an xmkd::Error";
+  return "";
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 }  // namespace xmkd::testing

@@ -31,6 +31,9 @@ void expect_gradients_match(const OpFn& f, std::vector<Tensor> inputs, const Gra
 // the worst element (index, both values) and the max absolute error, labelled with `what`.
 void expect_close(const Tensor& actual, const Tensor& expected, double atol, double rtol, const std::string& what);
 
+// The tensor itself, marked as a leaf that requires grad (a parameter or an input under test).
+inline Tensor requiring_grad(Tensor t) { return t.set_requires_grad(true); }
+
 // Random inputs with a known distance from kinks:
 // values uniform in ±[margin, margin + spread], so relu-like kinks at 0 are never straddled by ±h.
 Tensor random_away_from_zero(const Shape& shape, float margin, float spread, Generator& gen);
