@@ -51,20 +51,20 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
 // --- creation --------------------------------------------------------------------------------
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->shape = shape;
-  impl->numel = shape_numel(shape);
-  impl->dtype = dtype;
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(impl->numel) * dtype_size(dtype), device);
-  return Tensor(std::move(impl));
+  return with_new_storage(shape, dtype, [device](size_t bytes) { return std::make_shared<Storage>(bytes, device); });
 }
 
 Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  return with_new_storage(shape, dtype, [](size_t bytes) { return Storage::pinned_host(bytes); });
+}
+
+template <class MakeStorage>
+Tensor Tensor::with_new_storage(const Shape& shape, DType dtype, MakeStorage make_storage) {
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->numel = shape_numel(shape);
   impl->dtype = dtype;
-  impl->storage = Storage::pinned_host(static_cast<size_t>(impl->numel) * dtype_size(dtype));
+  impl->storage = make_storage(static_cast<size_t>(impl->numel) * dtype_size(dtype));
   return Tensor(std::move(impl));
 }
 

@@ -90,6 +90,9 @@ class Tensor {
 
  private:
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  // A new tensor of shape/dtype whose storage make_storage(bytes) provides.
+  template <class MakeStorage>
+  static Tensor with_new_storage(const Shape& shape, DType dtype, MakeStorage make_storage);
   std::shared_ptr<TensorImpl> impl_;
 };
 
