@@ -1,0 +1,53 @@
+// The method registry: builds a Method from the "method" section of a configuration, rebuilds a
+// deployable module from its DeploySpec, and loads a trained method from its run directory (a
+// frozen teacher).
+//
+// Method names (the "method.name" key):
+//   student         one modality, ResNet-18 + Linear / the encoder-decoder segmenter   models/baselines.cpp
+//   teacher         one encoder per modality, fused by element-wise sum                models/baselines.cpp
+//   kd              a student distilled from a frozen teacher run (KDv1/v2, DKD, CTKD, MLKD, ±LSKD)
+//   discom_kd       DisCoM-KD                                                          models/discom_kd.cpp
+//   crodino_kd      CroDiNo-KD                                                         models/crodino_kd.cpp
+//   anyseg_teacher  AnySeg stage 1, anyseg_student  AnySeg stage 2                     models/anyseg.cpp
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/method.h"
+
+namespace xmkd::models {
+
+std::shared_ptr<Method> make_method(const io::ConfigNode& method_config, const MethodContext& context);
+std::vector<std::string> method_names();
+
+// Builders, one per method (each reads its own keys of the "method" section).
+std::shared_ptr<Method> make_student(const io::ConfigNode& config, const MethodContext& context);
+std::shared_ptr<Method> make_teacher(const io::ConfigNode& config, const MethodContext& context);
+std::shared_ptr<Method> make_kd_student(const io::ConfigNode& config, const MethodContext& context);
+std::shared_ptr<Method> make_discom_kd(const io::ConfigNode& config, const MethodContext& context);
+std::shared_ptr<Method> make_crodino_kd(const io::ConfigNode& config, const MethodContext& context);
+std::shared_ptr<Method> make_anyseg_teacher(const io::ConfigNode& config, const MethodContext& context);
+std::shared_ptr<Method> make_anyseg_student(const io::ConfigNode& config, const MethodContext& context);
+
+// Rebuilds an (untrained) deployable module of the given architecture; the error lists the
+// architectures. Each architecture's file provides its own make_<architecture>(spec).
+std::shared_ptr<Deployable> make_deployable(const DeploySpec& spec);
+
+// The run directory layout shared by the trainer and by methods that load a teacher.
+struct RunFiles {
+  std::string dir;
+  std::string config() const { return dir + "/config.json"; }            // the resolved config
+  std::string metrics() const { return dir + "/metrics.jsonl"; }         // one JSON line per epoch
+  std::string last() const { return dir + "/last.safetensors"; }        // method + optimizer + progress
+  std::string best(const std::string& output) const { return dir + "/best/" + output + ".safetensors"; }
+  std::string eval() const { return dir + "/eval.json"; }                // test-set results
+};
+
+// A trained method, frozen (eval mode, no gradients): built from RUN/config.json's "method"
+// section for `context`, with the best checkpoint of `output` loaded into its checkpoint module.
+// Errors name the run directory and the missing file or output.
+std::shared_ptr<Method> load_trained_method(const std::string& run_dir, const std::string& output,
+                                            const MethodContext& context);
+
+}  // namespace xmkd::models
