@@ -1,0 +1,97 @@
+#include "models/methods.h"
+
+#include <filesystem>
+#include <fstream>
+#include <utility>
+
+#include "engine/autograd.h"
+#include "engine/io/safetensors.h"
+
+namespace xmkd::models {
+
+namespace {
+
+using MethodBuilder = std::shared_ptr<Method> (*)(const io::ConfigNode&, const MethodContext&);
+using DeployableBuilder = std::shared_ptr<Deployable> (*)(const DeploySpec&);
+
+// One line per method; the builder reads the rest of the section.
+const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
+  static const std::vector<std::pair<std::string, MethodBuilder>> table = {
+  };
+  return table;
+}
+
+// One line per deployable architecture (a single-modality network `xmkd predict` can run).
+const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table() {
+  static const std::vector<std::pair<std::string, DeployableBuilder>> table = {
+  };
+  return table;
+}
+
+template <class Table>
+std::string list_names(const Table& table) {
+  std::string names;
+  for (const auto& entry : table) names += (names.empty() ? "" : ", ") + entry.first;
+  return names;
+}
+
+}  // namespace
+
+int64_t MethodContext::modality_index(const std::string& name) const {
+  std::string names;
+  for (size_t i = 0; i < modalities.size(); ++i) {
+    if (modalities[i].name == name) return static_cast<int64_t>(i);
+    names += (names.empty() ? "" : ", ") + modalities[i].name;
+  }
+  fail("no modality '", name, "' in this dataset (it has: ", names, ")");
+}
+
+std::vector<std::string> method_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : method_table()) names.push_back(entry.first);
+  return names;
+}
+
+std::shared_ptr<Method> make_method(const io::ConfigNode& method_config, const MethodContext& context) {
+  std::string name = method_config.get_choice("name", "student", method_names());
+  for (const auto& entry : method_table()) {
+    if (entry.first == name) return entry.second(method_config, context);
+  }
+  fail("unreachable: method ", name);
+}
+
+std::shared_ptr<Deployable> make_deployable(const DeploySpec& spec) {
+  for (const auto& entry : deployable_table()) {
+    if (entry.first == spec.architecture) return entry.second(spec);
+  }
+  fail("unknown deployable architecture '", spec.architecture, "' (known: ", list_names(deployable_table()), ")");
+}
+
+std::shared_ptr<Method> load_trained_method(const std::string& run_dir, const std::string& output,
+                                            const MethodContext& context) {
+  RunFiles files{run_dir};
+  XMKD_CHECK(std::filesystem::is_directory(run_dir), "teacher run '", run_dir, "': not a directory");
+  std::ifstream in(files.config());
+  XMKD_CHECK(in, "teacher run '", run_dir, "': cannot open ", files.config(), " (is it a finished xmkd run?)");
+  nlohmann::json document = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  XMKD_CHECK(!document.is_discarded(), files.config(), ": not valid JSON");
+  io::Config config = io::Config::from_json(std::move(document), files.config());
+  std::shared_ptr<Method> method = make_method(config.root().child("method"), context);
+
+  std::string names;
+  bool known = false;
+  for (const MethodOutput& o : method->outputs()) {
+    known = known || o.name == output;
+    names += (names.empty() ? "" : ", ") + o.name;
+  }
+  XMKD_CHECK(known, "teacher run '", run_dir, "' (", method->name(), ") has no output '", output, "' (it has: ", names, ")");
+  std::string checkpoint = files.best(output);
+  XMKD_CHECK(std::filesystem::exists(checkpoint), "teacher run '", run_dir, "': ", checkpoint,
+             " does not exist (the run has not finished a validated epoch)");
+  method->checkpoint_module(output).load_state_dict(io::load_safetensors(checkpoint), /*strict=*/true, checkpoint);
+  method->to(context.device);
+  method->eval();
+  return method;
+}
+
+}  // namespace xmkd::models
