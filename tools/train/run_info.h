@@ -1,0 +1,43 @@
+// What a run directory records about its data, so that the programs that read a run later
+// (eval, export, predict, a student loading its teacher) rebuild the same method without the
+// dataset: RUN/dataset.json holds the task, the classes, the modalities with their channel
+// counts and the per-channel normalisation the run trained with.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "data/transforms.h"
+#include "models/method.h"
+
+namespace xmkd::train {
+
+struct RunInfo {
+  data::Task task = data::Task::Classification;
+  int64_t num_classes = 0;
+  std::vector<data::ModalitySpec> modalities;
+  data::ChannelStats normalization;          // [modality][channel] mean and std
+  std::vector<std::string> class_names;      // may be empty
+  models::MethodContext context(Device device) const;
+};
+
+void write_run_info(const std::string& run_dir, const RunInfo& info);   // atomic
+RunInfo read_run_info(const std::string& run_dir);                       // errors name the file and key
+
+// The safetensors metadata keys of a checkpoint that `xmkd predict` can run on its own.
+namespace meta {
+constexpr const char* kArchitecture = "xmkd.architecture";   // DeploySpec::architecture
+constexpr const char* kSizes = "xmkd.sizes";                 // DeploySpec::sizes as a JSON object
+constexpr const char* kTask = "xmkd.task";                   // "classification" | "segmentation"
+constexpr const char* kModality = "xmkd.modality";           // e.g. "depth"
+constexpr const char* kChannels = "xmkd.channels";           // input channels, decimal
+constexpr const char* kMean = "xmkd.normalize_mean";         // JSON array, one per channel
+constexpr const char* kStd = "xmkd.normalize_std";           // JSON array
+constexpr const char* kClassNames = "xmkd.class_names";      // JSON array (may be absent)
+constexpr const char* kOutput = "xmkd.output";               // the method output it came from
+constexpr const char* kMethod = "xmkd.method";               // the method's name
+constexpr const char* kEpoch = "xmkd.epoch";                 // 1-based epoch of the checkpoint
+constexpr const char* kMetric = "xmkd.metric";               // e.g. "weighted_f1"
+constexpr const char* kValue = "xmkd.value";                 // its validation value
+}  // namespace meta
+
+}  // namespace xmkd::train
