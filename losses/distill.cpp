@@ -5,6 +5,7 @@
 // distillation term, so they contribute to neither the loss nor the gradient.
 #include "losses/distill.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -113,6 +114,7 @@ DistillOptions parse_distill_options(const io::ConfigNode& config) {
 }
 
 Distiller::Distiller(DistillOptions options) : options_(std::move(options)) {
+  if (options_.kind == "kdv1") options_.alpha = 0.0;
   const auto& o = options_;
   bool known = false;
   for (const auto& k : kKinds) known = known || k == o.kind;
@@ -184,7 +186,7 @@ LossTerms Distiller::loss(const Tensor& student, const Tensor& teacher, const Te
   } else if (o.kind == "ctkd") {
     // λ rises from lambda_min to lambda_max along half a cosine over training.
     const double lambda =
-        o.lambda_min + (o.lambda_max - o.lambda_min) * 0.5 * (1.0 - std::cos(M_PI * progress.fraction()));
+        o.lambda_min + (o.lambda_max - o.lambda_min) * 0.5 * (1.0 - std::cos(std::acos(-1.0) * progress.fraction()));
     const Tensor range = scale(sigmoid(temperature_logit_), static_cast<float>(o.temperature_max - o.temperature_min));
     const Tensor T = gradient_reversal(add(range, Tensor::scalar(static_cast<float>(o.temperature_min), student.device())),
                                        static_cast<float>(lambda));
@@ -194,7 +196,7 @@ LossTerms Distiller::loss(const Tensor& student, const Tensor& teacher, const Te
     } else {
       kd = zero;
     }
-    part("temperature", T);
+    part("temperature", reshape(T, {}));
   } else {
     Tensor instance = zero, batch = zero, klass = zero;
     if (any) {

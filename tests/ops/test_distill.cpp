@@ -209,13 +209,15 @@ TEST(Distill, IgnoredPixelsContributeNothing) {
   Tensor s2 = s.clone(), t2 = t.clone();
   float* sp = s2.data<float>();
   float* tp = t2.data<float>();
-  for (int64_t n = 0; n < 2; ++n)
-    for (int64_t c = 0; c < 4; ++c)
-      for (int64_t i = 0; i < 9; ++i)
-        if (lv[n * 9 + i] == 255) {
-          sp[(n * 4 + c) * 9 + i] += 5.0f * static_cast<float>(c + 1);
-          tp[(n * 4 + c) * 9 + i] -= 3.0f * static_cast<float>(c);
-        }
+  for (int64_t n = 0; n < 2; ++n) {
+    for (int64_t c = 0; c < 4; ++c) {
+      for (int64_t i = 0; i < 9; ++i) {
+        if (lv[n * 9 + i] != 255) continue;
+        sp[(n * 4 + c) * 9 + i] += 5.0f * static_cast<float>(c + 1);
+        tp[(n * 4 + c) * 9 + i] -= 3.0f * static_cast<float>(c);
+      }
+    }
+  }
   for (const char* kind : kKinds) {
     for (bool lskd : {false, true}) {
       const std::string what = std::string(kind) + (lskd ? " lskd" : "");
