@@ -246,7 +246,7 @@ TEST(Distill, ShapeMismatchIsAnError) {
         distiller.loss(random_normal({4, 5}, gen), random_normal({4, 6}, gen), testing::random_labels({4}, 5, gen),
                        TrainProgress{});
       },
-      "Distiller", "[4, 6]");
+      "Distiller", "(4, 6)");
 }
 
 // ---- parse_distill_options ----------------------------------------------------------------

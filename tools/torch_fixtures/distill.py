@@ -118,7 +118,7 @@ def _family(gen, shape, ignored):
         for lskd in (False, True):
             tag = kind + ("_lskd" if lskd else "")
             for key, value in _case(student, teacher, labels, kind, lskd).items():
-                out[f"{key}_{tag}"] = value.detach().reshape(value.shape)
+                out[f"{key}_{tag}"] = value.detach().reshape(() if key in ("loss", "ce", "kd") else value.shape)
     return out
 
 
