@@ -24,8 +24,8 @@ namespace xmkd::losses {
 struct DistillOptions {
   std::string kind = "kdv2";          // kdv1 | kdv2 | dkd | ctkd | mlkd
   bool lskd = false;
-  double temperature = 4.0;
-  double alpha = 0.5;                 // KD's CE weight (kdv1 forces 0); DKD's target-class weight
+  double temperature = 4.0;           // kd, dkd; ctkd's initial temperature
+  double alpha = 0.5;                 // kdv2's CE weight (kdv1 forces 0); DKD's TCKD weight (parsed default 1)
   double beta = 8.0;                  // DKD's non-target weight
   double warmup_epochs = 20.0;        // DKD's ramp
   std::vector<double> temperatures = {2, 3, 4, 5, 6};   // MLKD
