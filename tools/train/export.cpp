@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 
@@ -61,6 +62,20 @@ std::vector<T> parse_array(const std::string& file, const char* key, const std::
   }
 }
 
+// A JSON array of the shortest decimals that read back as the same floats ("[0.485,0.456]").
+std::string float_array_json(const std::vector<float>& values) {
+  std::string text = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    char number[32] = "0";
+    for (int digits = 1; digits <= 9; ++digits) {
+      std::snprintf(number, sizeof number, "%.*g", digits, static_cast<double>(values[i]));
+      if (std::strtof(number, nullptr) == values[i]) break;
+    }
+    text += (i ? "," : "") + std::string(number);
+  }
+  return text + "]";
+}
+
 }  // namespace
 
 std::string default_export_path(const std::string& run_dir, const std::string& output) {
@@ -99,8 +114,8 @@ void export_deployable(models::Method& method, const std::string& output, const 
       {meta::kTask, data::task_name(info.task)},
       {meta::kModality, info.modalities[m].name},
       {meta::kChannels, std::to_string(info.modalities[m].channels)},
-      {meta::kMean, json(info.normalization.mean[m]).dump()},
-      {meta::kStd, json(info.normalization.std[m]).dump()},
+      {meta::kMean, float_array_json(info.normalization.mean[m])},
+      {meta::kStd, float_array_json(info.normalization.std[m])},
       {meta::kOutput, output},
       {meta::kMethod, method.name()},
   };
