@@ -35,7 +35,7 @@ class TinyNet : public models::Deployable {
  public:
   TinyNet(int64_t in_channels, int64_t classes, bool segmentation)
       : in_(in_channels), classes_(classes), segmentation_(segmentation) {
-    conv_ = register_module("conv", std::make_shared<Conv2d>(in_channels, classes, 1));
+    conv_ = register_module("conv", std::make_shared<nn::Conv2d>(in_channels, classes, 1));
   }
   Tensor forward(const Tensor& x) override {
     Tensor y = conv_->forward(x);
@@ -56,7 +56,7 @@ class TinyNet : public models::Deployable {
  private:
   int64_t in_, classes_;
   bool segmentation_;
-  std::shared_ptr<Conv2d> conv_;
+  std::shared_ptr<nn::Conv2d> conv_;
 };
 
 std::shared_ptr<models::Deployable> make_tiny(const models::DeploySpec& spec) {

@@ -123,7 +123,9 @@ TEST(UiCanvas, LineCoversExactlyItsPixels) {
   for (int y = 0; y < 12; ++y) {
     for (int x = 0; x < 16; ++x) {
       EXPECT_EQ(canvas.get(x, y) == red, y == 5 && x >= 2 && x <= 9) << x << "," << y;
-      if (canvas.get(x, y) != red) EXPECT_EQ(canvas.get(x, y), colours::kWhite) << x << "," << y;
+      if (canvas.get(x, y) != red) {
+        EXPECT_EQ(canvas.get(x, y), colours::kWhite) << x << "," << y;
+      }
     }
   }
   canvas.line(12, 1, 12, 10, red);   // vertical

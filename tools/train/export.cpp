@@ -86,12 +86,6 @@ void export_deployable(models::Method& method, const std::string& output, const 
                        const std::string& file) {
   const models::MethodOutput target = find_output(method, output);
   const RunInfo info = read_run_info(run_dir);
-  const std::string checkpoint = models::RunFiles{run_dir}.best(output);
-  XMKD_CHECK(std::filesystem::exists(checkpoint), "export: ", checkpoint,
-             " does not exist (the run has no validated checkpoint of output '", output, "' yet)");
-  std::map<std::string, std::string> best_metadata;
-  method.checkpoint_module(output).load_state_dict(io::load_safetensors(checkpoint, &best_metadata), /*strict=*/true,
-                                                   checkpoint);
   std::shared_ptr<models::Deployable> deployable = method.deployable(output);
   if (!deployable || target.input_modalities.size() != 1) {
     std::vector<std::string> exportable;
@@ -101,6 +95,13 @@ void export_deployable(models::Method& method, const std::string& output, const 
     fail("export: output '", output, "' of method '", method.name(),
          "' is not a single-modality network; the outputs that can be exported: ", join(exportable));
   }
+  // The deployable shares its parameters with the method: loading the checkpoint fills it.
+  const std::string checkpoint = models::RunFiles{run_dir}.best(output);
+  XMKD_CHECK(std::filesystem::exists(checkpoint), "export: ", checkpoint,
+             " does not exist (the run has no validated checkpoint of output '", output, "' yet)");
+  std::map<std::string, std::string> best_metadata;
+  method.checkpoint_module(output).load_state_dict(io::load_safetensors(checkpoint, &best_metadata), /*strict=*/true,
+                                                   checkpoint);
   const int64_t m = target.input_modalities[0];
   XMKD_CHECK(m >= 0 && m < static_cast<int64_t>(info.modalities.size()) &&
                  m < static_cast<int64_t>(info.normalization.mean.size()),
