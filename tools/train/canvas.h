@@ -43,7 +43,8 @@ class Canvas {
   // A segment `thickness` px wide; coverage of each pixel by distance from its centre to the
   // segment (1 inside, fading to 0 over the last pixel), so axis-aligned lines stay crisp.
   void line(double x0, double y0, double x1, double y1, Rgb colour, double thickness = 1.0);
-  // Text with its top-left corner at (x, y); each glyph 5x7 in a 6x8 cell, scaled by `scale`.
+  // Text with its top-left corner at (x, y); each glyph 5x7 (descenders one row lower) in a 6x8
+  // cell, scaled by `scale`.
   void text(int x, int y, const std::string& text, Rgb colour, int scale = 1);
   void paste(int x, int y, const Canvas& other);
 
@@ -55,7 +56,7 @@ class Canvas {
   std::vector<Rgb> pixels_;   // row-major
 };
 
-constexpr int kGlyphWidth = 5, kGlyphHeight = 7, kGlyphAdvance = 6, kLineHeight = 8;
+constexpr int kGlyphWidth = 5, kGlyphHeight = 8, kGlyphAdvance = 6;   // 5x7 glyphs + a descender row
 inline int text_width(const std::string& text, int scale = 1) {
   return text.empty() ? 0 : (static_cast<int>(text.size()) * kGlyphAdvance - 1) * scale;
 }
