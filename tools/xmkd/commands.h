@@ -9,5 +9,7 @@ void register_parity(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_datagen(CLI::App& app);
 void register_fashion_mnist(CLI::App& app);
+void register_export(CLI::App& app);
+void register_predict(CLI::App& app);
 
 }  // namespace xmkd::cli

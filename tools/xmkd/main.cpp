@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   xmkd::cli::register_bench(app);
   xmkd::cli::register_datagen(app);
   xmkd::cli::register_fashion_mnist(app);
+  xmkd::cli::register_export(app);
+  xmkd::cli::register_predict(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,319 @@
+// export_deployable / load_deployed / predict_image round trips on a tiny method defined here:
+// the exported file carries the weights of the run's best checkpoint and the metadata predict
+// needs, and predict's logits equal the module's forward on the same normalised image. Then the
+// errors (an output that is not a single-modality network, a wrong channel count, a missing
+// metadata key) and the `xmkd export` / `xmkd predict` programs themselves.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/image_io.h"
+#include "engine/autograd.h"
+#include "engine/io/safetensors.h"
+#include "engine/nn/layers.h"
+#include "engine/ops.h"
+#include "tests/support/errors.h"
+#include "tools/train/export.h"
+#include "tools/train/run_info.h"
+#include "tools/train/ui.h"
+
+namespace xmkd::train {
+namespace {
+
+namespace fs = std::filesystem;
+using xmkd::testing::contains;
+using xmkd::testing::error_message;
+
+// A 1x1 convolution to class scores, averaged over the image for classification.
+class TinyNet : public models::Deployable {
+ public:
+  TinyNet(int64_t in_channels, int64_t classes, bool segmentation)
+      : in_(in_channels), classes_(classes), segmentation_(segmentation) {
+    conv_ = register_module("conv", std::make_shared<nn::Conv2d>(in_channels, classes, 1));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor y = conv_->forward(x);
+    return segmentation_ ? y : global_avg_pool(y);
+  }
+  models::DeploySpec spec() const override {
+    return {segmentation_ ? "tiny_segmenter" : "tiny_classifier", {{"in_channels", in_}, {"num_classes", classes_}}};
+  }
+  // Distinct, known weights so a test can tell them from a fresh initialisation.
+  void fill(float offset) {
+    std::vector<float> w = conv_->weight.to_vector<float>(), b = conv_->bias.to_vector<float>();
+    for (size_t i = 0; i < w.size(); ++i) w[i] = offset + 0.1f * static_cast<float>(i % 7) - 0.3f;
+    for (size_t i = 0; i < b.size(); ++i) b[i] = 0.05f * static_cast<float>(i);
+    conv_->weight.copy_from(Tensor::from_vector(w, conv_->weight.shape()));
+    conv_->bias.copy_from(Tensor::from_vector(b, conv_->bias.shape()));
+  }
+
+ private:
+  int64_t in_, classes_;
+  bool segmentation_;
+  std::shared_ptr<nn::Conv2d> conv_;
+};
+
+std::shared_ptr<models::Deployable> make_tiny(const models::DeploySpec& spec) {
+  XMKD_CHECK(spec.architecture == "tiny_classifier" || spec.architecture == "tiny_segmenter", "unknown architecture '",
+             spec.architecture, "'");
+  return std::make_shared<TinyNet>(spec.sizes.at("in_channels"), spec.sizes.at("num_classes"),
+                                   spec.architecture == "tiny_segmenter");
+}
+
+// One network per modality (rgb: 3 channels, depth: 1) and a fused output that is not exportable.
+class TinyMethod : public models::Method {
+ public:
+  TinyMethod(int64_t classes, bool segmentation) {
+    rgb_ = register_module("rgb", std::make_shared<TinyNet>(3, classes, segmentation));
+    depth_ = register_module("depth", std::make_shared<TinyNet>(1, classes, segmentation));
+  }
+  std::string name() const override { return "tiny"; }
+  std::vector<models::MethodOutput> outputs() const override {
+    return {{"rgb", 0, {0}}, {"depth", 0, {1}}, {"fused", 0, {0, 1}}};
+  }
+  LossTerms training_loss(const data::Batch&, const TrainProgress&) override { fail("TinyMethod: not trained"); }
+  std::vector<Tensor> predict(const data::Batch&) override { fail("TinyMethod: predict unused"); }
+  Module& checkpoint_module(const std::string& output) override {
+    if (output == "rgb") return *rgb_;
+    if (output == "depth") return *depth_;
+    return *this;
+  }
+  std::shared_ptr<models::Deployable> deployable(const std::string& output) override {
+    if (output == "rgb") return rgb_;
+    if (output == "depth") return depth_;
+    return nullptr;
+  }
+  std::shared_ptr<TinyNet> rgb_, depth_;
+};
+
+class ExportPredict : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "xmkd_export_XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  // A run directory whose best checkpoints hold a trained method's weights (fill offsets 1 and 2).
+  std::string make_run(data::Task task, std::vector<std::string> class_names) {
+    const std::string run = path("run");
+    fs::create_directories(run + "/best");
+    RunInfo info;
+    info.task = task;
+    info.num_classes = 3;
+    info.modalities = {{"rgb", 3}, {"depth", 1}};
+    info.normalization.mean = {{0.5f, 0.4f, 0.3f}, {2.0f}};
+    info.normalization.std = {{0.25f, 0.2f, 0.5f}, {1.5f}};
+    info.class_names = std::move(class_names);
+    write_run_info(run, info);
+    TinyMethod trained(3, task == data::Task::Segmentation);
+    trained.rgb_->fill(1.0f);
+    trained.depth_->fill(2.0f);
+    const std::map<std::string, std::string> best = {
+        {meta::kEpoch, "7"}, {meta::kMetric, "weighted_f1"}, {meta::kValue, "0.8125"}};
+    io::save_safetensors(run + "/best/rgb.safetensors", trained.rgb_->state_dict(), best);
+    io::save_safetensors(run + "/best/depth.safetensors", trained.depth_->state_dict(), best);
+    trained_rgb_ = trained.rgb_->state_dict();
+    return run;
+  }
+
+  // An 8-bit image of `channels` channels with varied values.
+  std::string write_image8(const std::string& name, int64_t channels, int64_t h = 6, int64_t w = 5) {
+    data::Image image;
+    image.height = h, image.width = w, image.channels = channels, image.bit_depth = 8;
+    for (int64_t i = 0; i < h * w * channels; ++i) image.pixels.push_back(static_cast<uint16_t>((i * 37 + 11) % 256));
+    data::write_png8(path(name), image);
+    return path(name);
+  }
+
+  // `xmkd <args>`: the exit status, with stdout and stderr in *out.
+  int run_cli(const std::string& args, std::string* out) const {
+    const std::string command = std::string("'") + XMKD_BINARY + "' " + args + " > '" + path("cli.txt") + "' 2>&1";
+    const int status = std::system(command.c_str());
+    std::ifstream in(path("cli.txt"));
+    std::stringstream text;
+    text << in.rdbuf();
+    *out = text.str();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  fs::path dir_;
+  TensorMap trained_rgb_;
+};
+
+// (x - mean[c]) / std[c] over a (1, C, H, W) tensor, written out here independently.
+Tensor normalised(const Tensor& x, const std::vector<float>& mean, const std::vector<float>& std) {
+  std::vector<float> v = x.to_vector<float>();
+  const int64_t plane = x.dim(2) * x.dim(3);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const size_t c = i / static_cast<size_t>(plane);
+    v[i] = (v[i] - mean[c]) / std[c];
+  }
+  return Tensor::from_vector(v, x.shape());
+}
+
+TEST_F(ExportPredict, ClassifierRoundTripMatchesForward) {
+  const std::string run = make_run(data::Task::Classification, {"cat", "dog", "bird"});
+  TinyMethod fresh(3, false);   // the export loads the best checkpoint into it
+  const std::string file = default_export_path(run, "rgb");
+  EXPECT_EQ(file, run + "/export/rgb.safetensors");
+  export_deployable(fresh, "rgb", run, file);
+
+  std::map<std::string, std::string> md;
+  const TensorMap weights = io::load_safetensors(file, &md);
+  EXPECT_EQ(md.at(meta::kArchitecture), "tiny_classifier");
+  EXPECT_EQ(md.at(meta::kSizes), R"({"in_channels":3,"num_classes":3})");
+  EXPECT_EQ(md.at(meta::kTask), "classification");
+  EXPECT_EQ(md.at(meta::kModality), "rgb");
+  EXPECT_EQ(md.at(meta::kChannels), "3");
+  EXPECT_EQ(md.at(meta::kMean), "[0.5,0.4,0.3]");
+  EXPECT_EQ(md.at(meta::kStd), "[0.25,0.2,0.5]");
+  EXPECT_EQ(md.at(meta::kClassNames), R"(["cat","dog","bird"])");
+  EXPECT_EQ(md.at(meta::kOutput), "rgb");
+  EXPECT_EQ(md.at(meta::kMethod), "tiny");
+  EXPECT_EQ(md.at(meta::kEpoch), "7");
+  EXPECT_EQ(md.at(meta::kMetric), "weighted_f1");
+  EXPECT_EQ(md.at(meta::kValue), "0.8125");
+  ASSERT_EQ(weights.size(), trained_rgb_.size());
+  for (const auto& [name, t] : trained_rgb_) EXPECT_EQ(weights.at(name).to_vector<float>(), t.to_vector<float>()) << name;
+
+  DeployedModel model = load_deployed(file, make_tiny);
+  EXPECT_EQ(model.channels, 3);
+  EXPECT_EQ(model.modality, "rgb");
+  EXPECT_EQ(model.class_names, (std::vector<std::string>{"cat", "dog", "bird"}));
+  const std::string image = write_image8("in.png", 3);
+  const Tensor logits = predict_image(model, image);
+  ASSERT_EQ(logits.shape(), (Shape{1, 3}));
+
+  const data::Image decoded = data::read_image(image);
+  std::vector<float> x(3 * 6 * 5);
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t i = 0; i < 30; ++i) x[c * 30 + i] = static_cast<float>(decoded.pixels[i * 3 + c]) / 255.0f;
+  }
+  TinyNet reference(3, 3, false);
+  reference.load_state_dict(trained_rgb_);
+  Tensor expected;
+  {
+    NoGradGuard no_grad;
+    expected = reference.forward(normalised(Tensor::from_vector(x, {1, 3, 6, 5}), model.mean, model.std));
+  }
+  const std::vector<float> got = logits.to_vector<float>(), want = expected.to_vector<float>();
+  // The reader scales by 1/255 where this divides by 255: inputs may differ by an ulp.
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << i;
+
+  const std::string top = describe_top_classes(logits, model.class_names, 2);
+  EXPECT_EQ(std::count(top.begin(), top.end(), '\n'), 2) << top;
+  const int64_t best = std::max_element(got.begin(), got.end()) - got.begin();
+  EXPECT_EQ(top.find("  " + model.class_names[best] + "  "), 0u) << top;
+}
+
+TEST_F(ExportPredict, SegmenterOnSixteenBitDepthInMetres) {
+  const std::string run = make_run(data::Task::Segmentation, {});
+  TinyMethod fresh(3, true);
+  const std::string file = path("out/depth.safetensors");
+  export_deployable(fresh, "depth", run, file);
+  std::map<std::string, std::string> md;
+  io::load_safetensors(file, &md);
+  EXPECT_EQ(md.count(meta::kClassNames), 0u);
+  EXPECT_EQ(md.at(meta::kStd), "[1.5]");
+
+  data::Image depth;
+  depth.height = 4, depth.width = 3, depth.channels = 1, depth.bit_depth = 16;
+  for (int i = 0; i < 12; ++i) depth.pixels.push_back(static_cast<uint16_t>(i == 0 ? 0 : 500 + 250 * i));
+  data::write_png16(path("depth.png"), depth);
+
+  DeployedModel model = load_deployed(file, make_tiny);
+  EXPECT_EQ(model.task, data::Task::Segmentation);
+  const Tensor input = read_model_input(model, path("depth.png"));
+  ASSERT_EQ(input.shape(), (Shape{1, 1, 4, 3}));
+  EXPECT_FLOAT_EQ(input.to_vector<float>()[5], (500 + 250 * 5) * 0.001f);
+  const Tensor logits = predict_image(model, path("depth.png"));
+  ASSERT_EQ(logits.shape(), (Shape{1, 3, 4, 3}));
+  Tensor expected;
+  {
+    NoGradGuard no_grad;
+    expected = fresh.depth_->forward(normalised(input, {2.0f}, {1.5f}));
+  }
+  EXPECT_EQ(logits.to_vector<float>(), expected.to_vector<float>());
+
+  const Tensor mask = predicted_mask(logits);
+  ASSERT_EQ(mask.shape(), (Shape{4, 3}));
+  const std::string shares = describe_class_shares(mask, {});
+  EXPECT_TRUE(contains(shares, "%  class ")) << shares;
+  const data::Image colours = colourise_labels(mask);
+  EXPECT_EQ(colours.width, 3);
+  EXPECT_EQ(colours.height, 4);
+}
+
+TEST_F(ExportPredict, ErrorsNameTheOutputTheFileAndTheKey) {
+  const std::string run = make_run(data::Task::Classification, {});
+  TinyMethod method(3, false);
+  std::string message = error_message([&] { export_deployable(method, "fused", run, path("f.safetensors")); });
+  EXPECT_TRUE(contains(message, "'fused'")) << message;
+  EXPECT_TRUE(contains(message, "not a single-modality network")) << message;
+  EXPECT_TRUE(contains(message, "rgb, depth")) << message;
+  message = error_message([&] { export_deployable(method, "ir", run, path("f.safetensors")); });
+  EXPECT_TRUE(contains(message, "no output 'ir'")) << message;
+  EXPECT_TRUE(contains(message, "rgb, depth, fused")) << message;
+  fs::remove(run + "/best/depth.safetensors");
+  message = error_message([&] { export_deployable(method, "depth", run, path("f.safetensors")); });
+  EXPECT_TRUE(contains(message, "best/depth.safetensors")) << message;
+
+  const std::string file = path("rgb.safetensors");
+  export_deployable(method, "rgb", run, file);
+  DeployedModel model = load_deployed(file, make_tiny);
+  const std::string grey = write_image8("grey.png", 1);
+  message = error_message([&] { predict_image(model, grey); });
+  EXPECT_TRUE(contains(message, grey)) << message;
+  EXPECT_TRUE(contains(message, "has 1 channel(s)")) << message;
+  EXPECT_TRUE(contains(message, "expects 3")) << message;
+
+  std::map<std::string, std::string> md;
+  TensorMap weights = io::load_safetensors(file, &md);
+  md.erase(meta::kMean);
+  io::save_safetensors(path("no_mean.safetensors"), weights, md);
+  message = error_message([&] { load_deployed(path("no_mean.safetensors"), make_tiny); });
+  EXPECT_TRUE(contains(message, "no_mean.safetensors")) << message;
+  EXPECT_TRUE(contains(message, "xmkd.normalize_mean")) << message;
+
+  md = {};
+  io::load_safetensors(file, &md);
+  md[meta::kChannels] = "three";
+  io::save_safetensors(path("bad_channels.safetensors"), weights, md);
+  message = error_message([&] { load_deployed(path("bad_channels.safetensors"), make_tiny); });
+  EXPECT_TRUE(contains(message, "xmkd.channels")) << message;
+  EXPECT_TRUE(contains(message, "'three'")) << message;
+}
+
+TEST_F(ExportPredict, ProgramsHaveHelpAndReportErrors) {
+  std::string out;
+  EXPECT_EQ(run_cli("export --help", &out), 0) << out;
+  EXPECT_TRUE(contains(out, "--run")) << out;
+  EXPECT_TRUE(contains(out, "--modality")) << out;
+  EXPECT_EQ(run_cli("predict --help", &out), 0) << out;
+  EXPECT_TRUE(contains(out, "--model")) << out;
+  EXPECT_TRUE(contains(out, "--top")) << out;
+
+  EXPECT_EQ(run_cli("export --run '" + path("nowhere") + "' --modality rgb", &out), 1) << out;
+  EXPECT_TRUE(contains(out, "nowhere/config.json")) << out;
+
+  // The program's registry does not know this test's architecture: the error names the file and key.
+  const std::string run = make_run(data::Task::Classification, {});
+  TinyMethod method(3, false);
+  export_deployable(method, "rgb", run, path("rgb.safetensors"));
+  const std::string image = write_image8("in.png", 3);
+  EXPECT_EQ(run_cli("predict --model '" + path("rgb.safetensors") + "' --input '" + image + "'", &out), 1) << out;
+  EXPECT_TRUE(contains(out, "rgb.safetensors")) << out;
+  EXPECT_TRUE(contains(out, "xmkd.architecture")) << out;
+}
+
+}  // namespace
+}  // namespace xmkd::train

@@ -1,0 +1,247 @@
+#include "tools/train/export.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "data/image_io.h"
+#include "data/metrics.h"
+#include "data/reader_support.h"
+#include "data/transforms.h"
+#include "engine/autograd.h"
+#include "engine/io/safetensors.h"
+#include "engine/ops.h"
+#include "tools/train/run_info.h"
+
+namespace xmkd::train {
+namespace {
+
+using nlohmann::json;
+
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
+  return text.empty() ? "none" : text;
+}
+
+models::MethodOutput find_output(models::Method& method, const std::string& output) {
+  std::vector<std::string> names;
+  for (const models::MethodOutput& o : method.outputs()) {
+    if (o.name == output) return o;
+    names.push_back(o.name);
+  }
+  fail("export: method '", method.name(), "' has no output '", output, "' (it has: ", join(names), ")");
+}
+
+const std::string& need(const std::map<std::string, std::string>& metadata, const std::string& file, const char* key) {
+  auto it = metadata.find(key);
+  XMKD_CHECK(it != metadata.end(), file, ": missing metadata key '", key,
+             "' (predict runs files written by `xmkd export`)");
+  return it->second;
+}
+
+json parse_value(const std::string& file, const char* key, const std::string& text) {
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  XMKD_CHECK(!value.is_discarded(), file, ": metadata key '", key, "' is not valid JSON: ", text);
+  return value;
+}
+
+template <class T>
+std::vector<T> parse_array(const std::string& file, const char* key, const std::string& text, const char* what) {
+  json value = parse_value(file, key, text);
+  try {
+    XMKD_CHECK(value.is_array(), file, ": metadata key '", key, "': expected a JSON array of ", what, ", got ", text);
+    return value.get<std::vector<T>>();
+  } catch (const json::exception&) {
+    fail(file, ": metadata key '", key, "': expected a JSON array of ", what, ", got ", text);
+  }
+}
+
+// A JSON array of the shortest decimals that read back as the same floats ("[0.485,0.456]").
+std::string float_array_json(const std::vector<float>& values) {
+  std::string text = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    char number[32] = "0";
+    for (int digits = 1; digits <= 9; ++digits) {
+      std::snprintf(number, sizeof number, "%.*g", digits, static_cast<double>(values[i]));
+      if (std::strtof(number, nullptr) == values[i]) break;
+    }
+    text += (i ? "," : "") + std::string(number);
+  }
+  return text + "]";
+}
+
+}  // namespace
+
+std::string default_export_path(const std::string& run_dir, const std::string& output) {
+  return run_dir + "/export/" + output + ".safetensors";
+}
+
+void export_deployable(models::Method& method, const std::string& output, const std::string& run_dir,
+                       const std::string& file) {
+  const models::MethodOutput target = find_output(method, output);
+  const RunInfo info = read_run_info(run_dir);
+  std::shared_ptr<models::Deployable> deployable = method.deployable(output);
+  if (!deployable || target.input_modalities.size() != 1) {
+    std::vector<std::string> exportable;
+    for (const models::MethodOutput& o : method.outputs()) {
+      if (o.input_modalities.size() == 1 && method.deployable(o.name)) exportable.push_back(o.name);
+    }
+    fail("export: output '", output, "' of method '", method.name(),
+         "' is not a single-modality network; the outputs that can be exported: ", join(exportable));
+  }
+  // The deployable shares its parameters with the method: loading the checkpoint fills it.
+  const std::string checkpoint = models::RunFiles{run_dir}.best(output);
+  XMKD_CHECK(std::filesystem::exists(checkpoint), "export: ", checkpoint,
+             " does not exist (the run has no validated checkpoint of output '", output, "' yet)");
+  std::map<std::string, std::string> best_metadata;
+  method.checkpoint_module(output).load_state_dict(io::load_safetensors(checkpoint, &best_metadata), /*strict=*/true,
+                                                   checkpoint);
+  const int64_t m = target.input_modalities[0];
+  XMKD_CHECK(m >= 0 && m < static_cast<int64_t>(info.modalities.size()) &&
+                 m < static_cast<int64_t>(info.normalization.mean.size()),
+             "export: output '", output, "' reads modality ", m, " but ", run_dir, "/dataset.json lists ",
+             info.modalities.size());
+
+  const models::DeploySpec spec = deployable->spec();
+  std::map<std::string, std::string> metadata = {
+      {meta::kArchitecture, spec.architecture},
+      {meta::kSizes, json(spec.sizes).dump()},
+      {meta::kTask, data::task_name(info.task)},
+      {meta::kModality, info.modalities[m].name},
+      {meta::kChannels, std::to_string(info.modalities[m].channels)},
+      {meta::kMean, float_array_json(info.normalization.mean[m])},
+      {meta::kStd, float_array_json(info.normalization.std[m])},
+      {meta::kOutput, output},
+      {meta::kMethod, method.name()},
+  };
+  if (!info.class_names.empty()) metadata[meta::kClassNames] = json(info.class_names).dump();
+  for (const char* key : {meta::kEpoch, meta::kMetric, meta::kValue}) {
+    auto it = best_metadata.find(key);
+    if (it != best_metadata.end()) metadata[key] = it->second;
+  }
+  TensorMap state;
+  for (const auto& [name, t] : deployable->state_dict()) state[name] = t.to(Device::CPU);
+  const std::filesystem::path parent = std::filesystem::path(file).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  io::save_safetensors(file, state, metadata);
+}
+
+DeployedModel load_deployed(const std::string& file, const DeployableFactory& make) {
+  DeployedModel model;
+  model.file = file;
+  TensorMap weights = io::load_safetensors(file, &model.metadata);
+  const auto& md = model.metadata;
+  model.spec.architecture = need(md, file, meta::kArchitecture);
+  {
+    const json sizes = parse_value(file, meta::kSizes, need(md, file, meta::kSizes));
+    bool integers = sizes.is_object();
+    for (const auto& [key, value] : sizes.items()) integers = integers && value.is_number_integer();
+    XMKD_CHECK(integers, file, ": metadata key '", meta::kSizes, "': expected a JSON object of integers, got ",
+               md.at(meta::kSizes));
+    model.spec.sizes = sizes.get<std::map<std::string, int64_t>>();
+  }
+  try {
+    model.task = data::parse_task(need(md, file, meta::kTask));
+  } catch (const Error& e) {
+    fail(file, ": metadata key '", meta::kTask, "': ", e.what());
+  }
+  model.modality = need(md, file, meta::kModality);
+  const std::string& channels = need(md, file, meta::kChannels);
+  XMKD_CHECK(data::parse_int64(channels, &model.channels) && model.channels > 0, file, ": metadata key '",
+             meta::kChannels, "': expected a positive integer, got '", channels, "'");
+  model.mean = parse_array<float>(file, meta::kMean, need(md, file, meta::kMean), "numbers");
+  model.std = parse_array<float>(file, meta::kStd, need(md, file, meta::kStd), "numbers");
+  for (const char* key : {meta::kMean, meta::kStd}) {
+    const auto& values = key == meta::kMean ? model.mean : model.std;
+    XMKD_CHECK(static_cast<int64_t>(values.size()) == model.channels, file, ": metadata key '", key, "' has ",
+               values.size(), " values for ", model.channels, " channel(s)");
+  }
+  if (md.count(meta::kClassNames)) {
+    model.class_names = parse_array<std::string>(file, meta::kClassNames, md.at(meta::kClassNames), "strings");
+  }
+  try {
+    model.module = make(model.spec);
+  } catch (const Error& e) {
+    fail(file, ": metadata key '", meta::kArchitecture, "': ", e.what());
+  }
+  XMKD_CHECK(model.module, file, ": no module was built for architecture '", model.spec.architecture, "'");
+  model.module->load_state_dict(weights, /*strict=*/true, file);
+  model.module->eval();
+  return model;
+}
+
+Tensor read_model_input(const DeployedModel& model, const std::string& path) {
+  const data::ImageHeader header = data::read_image_header(path);
+  XMKD_CHECK(data::channels_compatible(header.channels, model.channels), path, ": the image has ", header.channels,
+             " channel(s) but the model ", model.file, " expects ", model.channels, " (modality '", model.modality, "')");
+  const data::Image image = data::read_image(path, header.channels == model.channels ? 0 : static_cast<int>(model.channels));
+  const float scale = model.modality == "depth" && image.bit_depth == 16 ? 0.001f : data::unit_scale(image.bit_depth);
+  const Tensor chw = data::image_to_tensor(image, scale, model.channels);
+  return chw.view({1, chw.dim(0), chw.dim(1), chw.dim(2)});
+}
+
+Tensor normalise_input(const DeployedModel& model, const Tensor& x) {
+  check_ndim("normalise_input", "x", x, 4);
+  data::Sample sample;
+  sample.images.push_back(x.view({x.dim(1), x.dim(2), x.dim(3)}));
+  Generator unused(0);   // normalisation draws nothing
+  data::normalize(0, model.mean, model.std)->apply(sample, unused);
+  return sample.images[0].view(x.shape());
+}
+
+Tensor predict_image(DeployedModel& model, const std::string& path) {
+  XMKD_CHECK(model.module, "predict_image: the model from ", model.file, " has no module");
+  const Tensor x = normalise_input(model, read_model_input(model, path));
+  NoGradGuard no_grad;
+  model.module->eval();
+  return model.module->forward(x).to(Device::CPU);
+}
+
+std::string describe_top_classes(const Tensor& logits, const std::vector<std::string>& class_names, int64_t top_k) {
+  check_ndim("describe_top_classes", "logits", logits, 2);
+  const std::vector<float> p = softmax(logits.to(Device::CPU)).to_vector<float>();
+  const int64_t classes = logits.dim(1);
+  std::vector<int64_t> order(static_cast<size_t>(classes));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+  order.resize(static_cast<size_t>(std::clamp<int64_t>(top_k, 1, classes)));
+  std::string text;
+  for (int64_t c : order) {
+    const std::string name = c < static_cast<int64_t>(class_names.size()) ? class_names[c] : str_cat("class ", c);
+    char line[64];
+    std::snprintf(line, sizeof line, "%.4f", p[c]);
+    text += "  " + name + "  " + line + "\n";
+  }
+  return text;
+}
+
+Tensor predicted_mask(const Tensor& logits) {
+  check_ndim("predicted_mask", "logits", logits, 4);
+  XMKD_CHECK(logits.dim(0) == 1, "predicted_mask: expected the logits of one image, got ", shape_str(logits.shape()));
+  const Tensor mask = data::argmax_classes(logits.to(Device::CPU));
+  return mask.view({logits.dim(2), logits.dim(3)});
+}
+
+std::string describe_class_shares(const Tensor& mask, const std::vector<std::string>& class_names) {
+  check_dtype("describe_class_shares", "mask", mask, DType::Int64);
+  std::map<int64_t, int64_t> counts;
+  for (int64_t c : mask.to_vector<int64_t>()) ++counts[c];
+  std::vector<std::pair<int64_t, int64_t>> ranked(counts.begin(), counts.end());
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string text;
+  for (const auto& [c, count] : ranked) {
+    const std::string name = c >= 0 && c < static_cast<int64_t>(class_names.size()) ? class_names[c] : str_cat("class ", c);
+    char line[64];
+    std::snprintf(line, sizeof line, "%6.2f%%", 100.0 * static_cast<double>(count) / static_cast<double>(mask.numel()));
+    text += "  " + std::string(line) + "  " + name + "\n";
+  }
+  return text;
+}
+
+}  // namespace xmkd::train

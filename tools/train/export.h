@@ -1,0 +1,63 @@
+// `xmkd export` and `xmkd predict` as library functions on already-built objects, so the
+// command-line files only parse options and build the method.
+//
+// An exported file is a safetensors state dict of one Deployable plus the metadata of
+// tools/train/run_info.h meta:: (architecture, sizes, task, modality, channels, normalisation,
+// class names, and where it came from): everything predict needs to run it alone.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/methods.h"
+
+namespace xmkd::train {
+
+std::string default_export_path(const std::string& run_dir, const std::string& output);   // RUN/export/<output>.safetensors
+
+// Loads RUN/best/<output>.safetensors into method.checkpoint_module(output), then writes the
+// output's deployable module to `file` (directories created) with its metadata; the modality's
+// channels and normalisation come from RUN/dataset.json. Errors: an unknown output (lists the
+// outputs), an output without a deployable (lists those that have one), a missing checkpoint.
+void export_deployable(models::Method& method, const std::string& output, const std::string& run_dir,
+                       const std::string& file);
+
+// An exported file, rebuilt and loaded (eval mode, CPU).
+struct DeployedModel {
+  std::string file;
+  models::DeploySpec spec;
+  data::Task task = data::Task::Classification;
+  std::string modality;
+  int64_t channels = 0;
+  std::vector<float> mean, std;
+  std::vector<std::string> class_names;   // may be empty
+  std::map<std::string, std::string> metadata;
+  std::shared_ptr<models::Deployable> module;
+};
+
+using DeployableFactory = std::function<std::shared_ptr<models::Deployable>(const models::DeploySpec&)>;
+// Reads the metadata (errors name the file and the key), builds the module with `make` (by default
+// the registry) and loads the weights strictly.
+DeployedModel load_deployed(const std::string& file, const DeployableFactory& make = models::make_deployable);
+
+// The image at `path` as the model's input, (1, C, H, W) float32 in data units as the dataset
+// readers decode it: 8-bit -> [0, 1]; 16-bit -> metres (value / 1000) for the "depth" modality,
+// [0, 1] otherwise. The file's channel count must be the model's (an extra alpha channel is
+// dropped); the error names the file and both counts.
+Tensor read_model_input(const DeployedModel& model, const std::string& path);
+// (x - mean[c]) / std[c] per channel with the model's training normalisation.
+Tensor normalise_input(const DeployedModel& model, const Tensor& x);
+// The model's logits for the image at `path`: (1, classes) or (1, classes, H, W), on the CPU.
+Tensor predict_image(DeployedModel& model, const std::string& path);
+
+// Classification: the top_k classes of (1, classes) logits with their softmax probabilities, one
+// "  <name>  <probability>" line each (best first; class names when known, else the index).
+std::string describe_top_classes(const Tensor& logits, const std::vector<std::string>& class_names, int64_t top_k);
+// Segmentation: the arg-max mask (H, W) int64 of (1, classes, H, W) logits.
+Tensor predicted_mask(const Tensor& logits);
+// The share of the mask's pixels each present class takes, largest first, one line each.
+std::string describe_class_shares(const Tensor& mask, const std::vector<std::string>& class_names);
+
+}  // namespace xmkd::train
