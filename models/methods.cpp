@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
+#include "models/anyseg.h"
 
 namespace xmkd::models {
 
@@ -17,6 +18,8 @@ using DeployableBuilder = std::shared_ptr<Deployable> (*)(const DeploySpec&);
 // One line per method; the builder reads the rest of the section.
 const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
   static const std::vector<std::pair<std::string, MethodBuilder>> table = {
+      {"anyseg_teacher", make_anyseg_teacher},
+      {"anyseg_student", make_anyseg_student},
   };
   return table;
 }
@@ -24,6 +27,7 @@ const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
 // One line per deployable architecture (a single-modality network `xmkd predict` can run).
 const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table() {
   static const std::vector<std::pair<std::string, DeployableBuilder>> table = {
+      {"anyseg_branch", make_anyseg_branch},
   };
   return table;
 }
