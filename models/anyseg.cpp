@@ -24,28 +24,11 @@ std::shared_ptr<nn::Sequential> make_layer(int64_t in, int64_t out, int stride) 
   return layer;
 }
 
-// The "modalities" key: at least two distinct dataset modalities, returned in dataset order.
-std::vector<int64_t> parse_modalities(const io::ConfigNode& config, const MethodContext& context) {
-  std::vector<std::string> all;
-  for (const data::ModalitySpec& m : context.modalities) all.push_back(m.name);
-  std::vector<std::string> names = config.get_strings("modalities", all);
-  std::vector<int64_t> indices;
-  for (const std::string& name : names) {
-    auto it = std::find(all.begin(), all.end(), name);
-    if (it == all.end()) {
-      std::string known;
-      for (const std::string& n : all) known += (known.empty() ? "" : ", ") + n;
-      config.fail("modalities", "no modality '" + name + "' in this dataset (it has: " + known + ")");
-    }
-    int64_t index = it - all.begin();
-    if (std::find(indices.begin(), indices.end(), index) != indices.end())
-      config.fail("modalities", "modality '" + name + "' is listed twice");
-    indices.push_back(index);
-  }
-  if (indices.size() < 2)
-    config.fail("modalities", "AnySeg needs at least 2 modalities, got " + std::to_string(indices.size()));
-  std::sort(indices.begin(), indices.end());
-  return indices;
+// A context AnySeg can train on; errors name the method.
+void check_context(const MethodContext& context, const char* method_name) {
+  XMKD_CHECK(context.task == data::Task::Segmentation, method_name, ": needs a segmentation dataset, got ",
+             data::task_name(context.task));
+  XMKD_CHECK(context.num_classes > 0, method_name, ": the dataset has ", context.num_classes, " classes");
 }
 
 }  // namespace
@@ -175,6 +158,35 @@ std::shared_ptr<Deployable> make_anyseg_branch(const DeploySpec& spec) {
                                         std::make_shared<SegDecoder>(ResNet18::kFeatureDim, num_classes), num_classes);
 }
 
+std::vector<int64_t> parse_anyseg_modalities(const io::ConfigNode& config, const MethodContext& context) {
+  std::vector<std::string> all;
+  for (const data::ModalitySpec& m : context.modalities) all.push_back(m.name);
+  std::vector<std::string> names = config.get_strings("modalities", all);
+  std::vector<int64_t> indices;
+  for (const std::string& name : names) {
+    auto it = std::find(all.begin(), all.end(), name);
+    if (it == all.end()) {
+      std::string known;
+      for (const std::string& n : all) known += (known.empty() ? "" : ", ") + n;
+      config.fail("modalities", "no modality '" + name + "' in this dataset (it has: " + known + ")");
+    }
+    int64_t index = it - all.begin();
+    if (std::find(indices.begin(), indices.end(), index) != indices.end())
+      config.fail("modalities", "modality '" + name + "' is listed twice");
+    indices.push_back(index);
+  }
+  if (indices.size() < 2)
+    config.fail("modalities", "AnySeg needs at least 2 modalities, got " + std::to_string(indices.size()));
+  std::sort(indices.begin(), indices.end());
+  return indices;
+}
+
+std::string anyseg_subset_name(const MethodContext& context, const std::vector<int64_t>& subset) {
+  std::string name;
+  for (int64_t m : subset) name += (name.empty() ? "" : "+") + context.modalities.at(m).name;
+  return name;
+}
+
 std::vector<std::vector<int64_t>> nonempty_subsets(int64_t count) {
   XMKD_CHECK(count >= 1 && count < 31, "nonempty_subsets: count must be in [1, 30], got ", count);
   std::vector<std::vector<int64_t>> subsets;
@@ -201,27 +213,21 @@ std::vector<int64_t> draw_modality_subset(int64_t count, Generator& gen) {
   return kept;
 }
 
-AnySegMethod::AnySegMethod(const io::ConfigNode& config, const MethodContext& context, const char* method_name) {
-  XMKD_CHECK(context.task == data::Task::Segmentation, method_name, ": needs a segmentation dataset, got ",
-             data::task_name(context.task));
-  XMKD_CHECK(context.num_classes > 0, method_name, ": the dataset has ", context.num_classes, " classes");
-  for (const data::ModalitySpec& m : context.modalities) modality_names_.push_back(m.name);
-  std::vector<int64_t> modalities = parse_modalities(config, context);
+AnySegMethod::AnySegMethod(const MethodContext& context, std::vector<int64_t> modalities) : context_(context) {
   std::vector<int64_t> channels;
-  for (int64_t m : modalities) channels.push_back(context.modalities[m].channels);
-  network_ = register_module("network", std::make_shared<AnySegNetwork>(modalities, channels, context.num_classes));
+  for (int64_t m : modalities) channels.push_back(context.modalities.at(m).channels);
   for (const std::vector<int64_t>& positions : nonempty_subsets(static_cast<int64_t>(modalities.size()))) {
     std::vector<int64_t> subset;
     for (int64_t p : positions) subset.push_back(modalities[p]);
     outputs_.push_back({subset_name(subset), /*label_modality=*/0, subset});
   }
+  network_ = register_module("network", std::make_shared<AnySegNetwork>(std::move(modalities), channels,
+                                                                         context.num_classes));
   to(context.device);
 }
 
 std::string AnySegMethod::subset_name(const std::vector<int64_t>& subset) const {
-  std::string name;
-  for (int64_t m : subset) name += (name.empty() ? "" : "+") + modality_names_.at(m);
-  return name;
+  return anyseg_subset_name(context_, subset);
 }
 
 std::vector<MethodOutput> AnySegMethod::outputs() const { return outputs_; }
@@ -277,47 +283,29 @@ std::shared_ptr<Deployable> AnySegMethod::deployable(const std::string& output) 
                                         network_->num_classes());
 }
 
-AnySegTeacher::AnySegTeacher(const io::ConfigNode& config, const MethodContext& context)
-    : AnySegMethod(config, context, "anyseg_teacher") {}
+AnySegTeacher::AnySegTeacher(const MethodContext& context, std::vector<int64_t> modalities)
+    : AnySegMethod(context, std::move(modalities)) {}
 
 LossTerms AnySegTeacher::training_loss(const data::Batch& batch, const TrainProgress& progress) {
   (void)progress;
+  const Tensor& labels = label_map(batch);
   AnySegForward f = network_->forward(batch.inputs, modalities());
   CrossEntropyOptions options;
   options.ignore_index = data::kIgnoreLabel;
-  Tensor ce = cross_entropy(f.logits, label_map(batch), options);
+  Tensor ce = cross_entropy(f.logits, labels, options);
   return {ce, {{"ce", ce.detach()}}};
 }
 
-AnySegStudent::AnySegStudent(const io::ConfigNode& config, const MethodContext& context)
-    : AnySegMethod(config, context, "anyseg_student") {
-  weights_ = losses::parse_anyseg_loss_weights(config.child("weights"));
-  io::ConfigNode teacher_config = config.child("teacher");
-  std::string run = teacher_config.require_existing_path("run");
-  std::string output = teacher_config.get_string("output", outputs_.back().name);
-  bool known = false;
-  std::string names;
-  for (const MethodOutput& o : outputs_) {
-    known = known || o.name == output;
-    names += (names.empty() ? "" : ", ") + o.name;
-  }
-  if (!known) teacher_config.fail("output", "expected one of the modality subsets " + names + ", got '" + output + "'");
-
-  std::shared_ptr<Method> loaded;
-  try {
-    loaded = load_trained_method(run, output, context);
-  } catch (const Error& e) {
-    teacher_config.fail("run", e.what());
-  }
-  teacher_ = std::dynamic_pointer_cast<AnySegMethod>(loaded);
-  if (!teacher_) teacher_config.fail("run", "the run trained '" + loaded->name() + "', not an AnySeg method");
-  if (teacher_->modalities() != modalities())
-    teacher_config.fail("run", "the teacher was trained on the modalities " + teacher_->outputs().back().name +
-                                   ", the student uses " + outputs_.back().name);
+AnySegStudent::AnySegStudent(const MethodContext& context, std::vector<int64_t> modalities,
+                             std::shared_ptr<AnySegMethod> teacher, const losses::AnySegLossWeights& weights)
+    : AnySegMethod(context, std::move(modalities)), teacher_(std::move(teacher)), weights_(weights) {
+  XMKD_CHECK(teacher_ && teacher_->modalities() == this->modalities(),
+             "anyseg_student: the teacher must be an AnySeg method over the student's modalities");
 }
 
 LossTerms AnySegStudent::training_loss(const data::Batch& batch, const TrainProgress& progress) {
   XMKD_CHECK(progress.gen, "anyseg_student: training needs TrainProgress::gen (the modality dropout draws from it)");
+  const Tensor& labels = label_map(batch);
   const std::vector<int64_t>& mods = modalities();
   std::vector<int64_t> positions = draw_modality_subset(static_cast<int64_t>(mods.size()), *progress.gen);
   last_kept_.clear();
@@ -336,16 +324,46 @@ LossTerms AnySegStudent::training_loss(const data::Batch& batch, const TrainProg
     for (size_t s = 0; s < kAnySegStages; ++s)
       for (int64_t p : positions) teacher_features[s].push_back(teacher.features[s][static_cast<size_t>(p)]);
   }
-  return losses::anyseg_student_loss(student.logits, label_map(batch), teacher_logits, student.features,
+  return losses::anyseg_student_loss(student.logits, labels, teacher_logits, student.features,
                                      teacher_features, weights_);
 }
 
 std::shared_ptr<Method> make_anyseg_teacher(const io::ConfigNode& config, const MethodContext& context) {
-  return std::make_shared<AnySegTeacher>(config, context);
+  check_context(context, "anyseg_teacher");
+  return std::make_shared<AnySegTeacher>(context, parse_anyseg_modalities(config, context));
 }
 
+// Every key is checked, and the teacher loaded, before the student's network is built.
 std::shared_ptr<Method> make_anyseg_student(const io::ConfigNode& config, const MethodContext& context) {
-  return std::make_shared<AnySegStudent>(config, context);
+  check_context(context, "anyseg_student");
+  std::vector<int64_t> modalities = parse_anyseg_modalities(config, context);
+  losses::AnySegLossWeights weights = losses::parse_anyseg_loss_weights(config.child("weights"));
+  io::ConfigNode teacher_config = config.child("teacher");
+  std::string run = teacher_config.require_existing_path("run");
+  std::vector<std::string> outputs;
+  std::string names;
+  for (const std::vector<int64_t>& positions : nonempty_subsets(static_cast<int64_t>(modalities.size()))) {
+    std::vector<int64_t> subset;
+    for (int64_t p : positions) subset.push_back(modalities[p]);
+    outputs.push_back(anyseg_subset_name(context, subset));
+    names += (names.empty() ? "" : ", ") + outputs.back();
+  }
+  std::string output = teacher_config.get_string("output", outputs.back());
+  if (std::find(outputs.begin(), outputs.end(), output) == outputs.end())
+    teacher_config.fail("output", "expected one of the modality subsets " + names + ", got '" + output + "'");
+
+  std::shared_ptr<Method> loaded;
+  try {
+    loaded = load_trained_method(run, output, context);
+  } catch (const Error& e) {
+    teacher_config.fail("run", e.what());
+  }
+  auto teacher = std::dynamic_pointer_cast<AnySegMethod>(loaded);
+  if (!teacher) teacher_config.fail("run", "the run trained '" + loaded->name() + "', not an AnySeg method");
+  if (teacher->modalities() != modalities)
+    teacher_config.fail("run", "the teacher was trained on " + anyseg_subset_name(context, teacher->modalities()) +
+                                   ", the student uses " + anyseg_subset_name(context, modalities));
+  return std::make_shared<AnySegStudent>(context, std::move(modalities), std::move(teacher), weights);
 }
 
 }  // namespace xmkd::models

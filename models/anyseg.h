@@ -110,10 +110,17 @@ std::vector<std::vector<int64_t>> nonempty_subsets(int64_t count);
 // shuffle), returned sorted. Draws 1 + k numbers from gen. Never empty.
 std::vector<int64_t> draw_modality_subset(int64_t count, Generator& gen);
 
+// The "modalities" key of a method section: at least two distinct dataset modalities (default:
+// all of them), returned as dataset indices in dataset order.
+std::vector<int64_t> parse_anyseg_modalities(const io::ConfigNode& config, const MethodContext& context);
+// "rgb+depth": the names of the given dataset modalities joined with "+".
+std::string anyseg_subset_name(const MethodContext& context, const std::vector<int64_t>& subset);
+
 // What the two stages share: the network, the outputs, predict, checkpoints and deployables.
 class AnySegMethod : public Method {
  public:
-  AnySegMethod(const io::ConfigNode& config, const MethodContext& context, const char* method_name);
+  // modalities: the dataset indices used (>= 2, dataset order), as parse_anyseg_modalities gives.
+  AnySegMethod(const MethodContext& context, std::vector<int64_t> modalities);
 
   std::vector<MethodOutput> outputs() const override;
   std::vector<Tensor> predict(const data::Batch& batch) override;
@@ -123,26 +130,29 @@ class AnySegMethod : public Method {
   AnySegNetwork& network() { return *network_; }
   const std::vector<int64_t>& modalities() const { return network_->modalities(); }
   std::string subset_name(const std::vector<int64_t>& subset) const;   // "rgb+depth"
+  const MethodContext& context() const { return context_; }
 
  protected:
   const MethodOutput& find_output(const std::string& output) const;   // error lists the outputs
   const Tensor& label_map(const data::Batch& batch) const;             // label map 0, checked
 
-  std::vector<std::string> modality_names_;   // of the dataset, for output names
+  MethodContext context_;
   std::shared_ptr<AnySegNetwork> network_;
   std::vector<MethodOutput> outputs_;
 };
 
 class AnySegTeacher : public AnySegMethod {
  public:
-  AnySegTeacher(const io::ConfigNode& config, const MethodContext& context);
+  AnySegTeacher(const MethodContext& context, std::vector<int64_t> modalities);
   std::string name() const override { return "anyseg_teacher"; }
   LossTerms training_loss(const data::Batch& batch, const TrainProgress& progress) override;   // parts: "ce"
 };
 
 class AnySegStudent : public AnySegMethod {
  public:
-  AnySegStudent(const io::ConfigNode& config, const MethodContext& context);
+  // teacher: a frozen AnySeg method over the same modalities (make_anyseg_student loads it).
+  AnySegStudent(const MethodContext& context, std::vector<int64_t> modalities, std::shared_ptr<AnySegMethod> teacher,
+                const losses::AnySegLossWeights& weights);
   std::string name() const override { return "anyseg_student"; }
   // Draws the kept subset from progress.gen (required). parts: "ce", "umd", "cmd", "mad".
   LossTerms training_loss(const data::Batch& batch, const TrainProgress& progress) override;
