@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
 #include "models/crodino_kd.h"
+#include "models/anyseg.h"
 
 namespace xmkd::models {
 
@@ -19,6 +20,8 @@ using DeployableBuilder = std::shared_ptr<Deployable> (*)(const DeploySpec&);
 const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
   static const std::vector<std::pair<std::string, MethodBuilder>> table = {
       {"crodino_kd", make_crodino_kd},
+      {"anyseg_teacher", make_anyseg_teacher},
+      {"anyseg_student", make_anyseg_student},
   };
   return table;
 }
@@ -27,6 +30,7 @@ const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
 const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table() {
   static const std::vector<std::pair<std::string, DeployableBuilder>> table = {
       {"crodino_branch", make_crodino_branch},
+      {"anyseg_branch", make_anyseg_branch},
   };
   return table;
 }
