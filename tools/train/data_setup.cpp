@@ -201,18 +201,19 @@ DataSetup setup_data(const io::ConfigNode& node, const std::optional<data::Chann
   setup.info.modalities = setup.train->modalities();
   if (static_cast<int64_t>(setup.info.class_names.size()) != setup.info.num_classes) setup.info.class_names.clear();
 
-  if (normalization) {
-    setup.info.normalization = *normalization;
-    XMKD_CHECK(normalization->mean.size() == setup.info.modalities.size(), "the run's normalisation has ",
-               normalization->mean.size(), " modalities, the data section gives ", setup.info.modalities.size());
-  } else if (node.has("normalize")) {
+  if (node.has("normalize")) {
     setup.info.normalization = read_normalization(node, setup.info.modalities);
-  } else {
+  } else if (!normalization) {
     setup.info.normalization = data::compute_channel_stats(*setup.train);
     // A constant channel (std 0) is only centred.
     for (auto& per_modality : setup.info.normalization.std)
       for (float& s : per_modality)
         if (!(s > 0.0f)) s = 1.0f;
+  }
+  if (normalization) {
+    XMKD_CHECK(normalization->mean.size() == setup.info.modalities.size(), "the run's normalisation has ",
+               normalization->mean.size(), " modalities, the data section gives ", setup.info.modalities.size());
+    setup.info.normalization = *normalization;
   }
   setup.eval_transform = normalization_transform(setup.info.normalization);
   setup.train_transform = setup.eval_transform;

@@ -324,7 +324,7 @@ struct Trainer::State {
     for (int64_t epoch = epochs_done; epoch < epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
       if (!schedule.per_step) optimizer->set_lr(schedule.lr(epoch));
-      const double lr = schedule.per_step ? schedule.lr(epoch * steps + std::min(step_in_epoch, steps - 1)) : optimizer->lr();
+      const double lr = schedule.lr(schedule.per_step ? epoch * steps : epoch);   // at the epoch's first step
       ProgressBar bar(str_cat("epoch ", epoch + 1, "/", epochs), steps, interactive);
       double train_seconds = 0;
       int64_t samples = 0;
