@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -18,8 +19,11 @@
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "data/datasets.h"
+#include "data/synthetic.h"
 #include "models/methods.h"
 #include "tests/support/errors.h"
+#include "tools/train/data_setup.h"
 #include "tools/train/run_info.h"
 #include "tools/train/trainer.h"
 
@@ -474,6 +478,73 @@ TEST_F(TrainerTest, ConfigurationErrorsNameTheKey) {
   ASSERT_EQ(train(cfg), train::TrainStatus::Finished);
   m = error_of(cfg);
   EXPECT_TRUE(contains(m, "already holds a run") && contains(m, "--resume")) << m;
+}
+
+// Indices of a split's samples in the dataset it was cut from.
+std::vector<int64_t> subset_indices(const std::shared_ptr<const data::Dataset>& split) {
+  return dynamic_cast<const data::Subset&>(*split).indices();
+}
+
+TEST_F(TrainerTest, DataFormatsAndSplits) {
+  // synthetic: stratified 70/10/20, disjoint, from split_seed.
+  io::Config synthetic = io::Config::from_json(config("unused")["data"], "data.json");
+  train::DataSetup s = train::setup_data(synthetic.root());
+  std::vector<int64_t> all;
+  for (const auto& split : {s.train, s.val, s.test})
+    for (int64_t i : subset_indices(split)) all.push_back(i);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all.size(), 60u);
+  EXPECT_TRUE(std::adjacent_find(all.begin(), all.end()) == all.end());   // disjoint
+  EXPECT_EQ(s.train->size(), 40);
+  EXPECT_EQ(s.val->size(), 8);
+  json reseeded_data = config("unused")["data"];
+  reseeded_data["split_seed"] = 9;
+  io::Config reseeded = io::Config::from_json(reseeded_data, "data.json");
+  EXPECT_NE(subset_indices(train::setup_data(reseeded.root()).val), subset_indices(s.val));
+
+  // manifest: the same kind of split over the files listed.
+  data::SyntheticOptions options;
+  options.size = 16;
+  options.count = 40;
+  data::write_synthetic(options, path("written"));
+  io::Config manifest = io::Config::from_json({{"format", "manifest"}, {"path", path("written/manifest.json")}}, "data.json");
+  train::DataSetup m = train::setup_data(manifest.root());
+  EXPECT_EQ(m.train->size() + m.val->size() + m.test->size(), 40);
+  EXPECT_EQ(m.info.modalities.size(), 2u);
+  EXPECT_NO_THROW(manifest.check_all_used());
+
+  // discom_npy: the directory's own split files.
+  auto dataset = data::synthetic_dataset(options);
+  data::write_discom_npy(*dataset, path("npy"), {"RGB", "DEPTH"}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {12, 13, 14, 15},
+                         {16, 17, 18, 19, 20, 21, 22, 23});
+  io::Config npy = io::Config::from_json({{"format", "discom_npy"}, {"dir", path("npy")}, {"prefixes", {"RGB", "DEPTH"}},
+                                          {"modalities", {"DEPTH"}}},
+                                         "data.json");
+  train::DataSetup n = train::setup_data(npy.root());
+  EXPECT_EQ(n.train->size(), 12);
+  EXPECT_EQ(n.val->size(), 4);
+  EXPECT_EQ(n.test->size(), 8);
+  ASSERT_EQ(n.info.modalities.size(), 1u);
+  EXPECT_EQ(n.info.modalities[0].channels, 1);
+  EXPECT_EQ(n.train->get(0).images.size(), 1u);
+  const std::string missing = error_message([&] {
+    io::Config c = io::Config::from_json({{"format", "discom_npy"}, {"dir", path("npy")}}, "data.json");
+    train::setup_data(c.root());
+  });
+  EXPECT_TRUE(contains(missing, "key 'prefixes': missing")) << missing;
+}
+
+TEST_F(TrainerTest, MethodNameChoosesDataDefaults) {
+  json cfg = config("discom");
+  cfg["method"]["name"] = "discom_kd";
+  train::Trainer discom(io::Config::from_json(cfg, "tiny.json"), options());
+  EXPECT_EQ(read_json(path("discom/config.json"))["train"]["independent_shuffle"], true);
+  EXPECT_EQ(read_json(path("discom/config.json"))["augment"]["decoupled"], false);
+  cfg = config("crodino");
+  cfg["method"]["name"] = "crodino_kd";
+  train::Trainer crodino(io::Config::from_json(cfg, "tiny.json"), options());
+  EXPECT_EQ(read_json(path("crodino/config.json"))["train"]["independent_shuffle"], false);
+  EXPECT_EQ(read_json(path("crodino/config.json"))["augment"]["decoupled"], true);
 }
 
 TEST_F(TrainerTest, ProgramHelpAndErrors) {

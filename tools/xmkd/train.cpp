@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/io/config.h"
 #include "tools/train/trainer.h"
 #include "tools/xmkd/commands.h"
@@ -32,7 +34,7 @@ void run(const TrainOptions& o) {
     XMKD_CHECK(!o.config.empty(), "train: give --config CFG.json (a new run) or --resume RUN_DIR");
     std::vector<std::string> overrides = o.sets;
     if (!o.device.empty()) overrides.push_back("train.device=" + o.device);
-    if (!o.out.empty()) overrides.push_back("run.dir=\"" + o.out + "\"");
+    if (!o.out.empty()) overrides.push_back("run.dir=" + nlohmann::json(o.out).dump());   // always a JSON string
     trainer = std::make_unique<train::Trainer>(io::Config::load(o.config, overrides));
   }
   std::fprintf(stderr, "run directory: %s\n", trainer->run_dir().c_str());
