@@ -14,7 +14,7 @@ struct Config::State {
   std::string source;
   json document;
   json resolved = json::object();
-  std::set<std::string> used;   // dotted paths of every key read (objects included)
+  std::set<std::string> used;   // dotted paths of every key asked for (objects included)
 };
 
 namespace {
@@ -139,6 +139,9 @@ void ConfigNode::fail(const std::string& key, const std::string& message) const 
 }
 
 const json* ConfigNode::lookup(const std::string& key) const {
+  // Every key asked for counts as known, present or not: a misspelt key is then told the
+  // name it should have had even when that key is absent (it took its default).
+  state_->used.insert(key_path(key));
   const json* node = &state_->document;
   if (!path_.empty()) {
     for (const std::string& part : split_dotted(path_)) {
@@ -147,7 +150,6 @@ const json* ConfigNode::lookup(const std::string& key) const {
     }
   }
   if (!node->is_object() || !node->contains(key)) return nullptr;
-  state_->used.insert(key_path(key));
   return &(*node)[key];
 }
 

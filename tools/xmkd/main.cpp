@@ -4,6 +4,11 @@
 #include "engine/error.h"
 #include "tools/xmkd/commands.h"
 
+int& xmkd::cli::exit_status() {
+  static int status = 0;
+  return status;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"xmkd: cross-modal knowledge distillation engine"};
   app.require_subcommand(1);
@@ -14,6 +19,8 @@ int main(int argc, char** argv) {
   xmkd::cli::register_fashion_mnist(app);
   xmkd::cli::register_export(app);
   xmkd::cli::register_predict(app);
+  xmkd::cli::register_train(app);
+  xmkd::cli::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -22,5 +29,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "xmkd: error: %s\n", e.what());
     return 1;
   }
-  return 0;
+  return xmkd::cli::exit_status();
 }

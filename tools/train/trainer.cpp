@@ -1,0 +1,512 @@
+#include "tools/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "data/loader.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
+#include "engine/random.h"
+#include "models/methods.h"
+#include "tools/train/data_setup.h"
+#include "tools/train/evaluate.h"
+#include "tools/train/optim_setup.h"
+#include "tools/train/ui.h"
+
+namespace xmkd::train {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupt{false};
+
+void on_sigint(int) {
+  // The first Ctrl-C asks the loop to stop after its step; a second one ends the process.
+  if (g_interrupt.exchange(true)) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+}
+
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// The seed of the Generator handed to the method at (epoch, step): unrelated streams per step.
+uint64_t step_seed(uint64_t seed, int64_t epoch, int64_t step) {
+  uint64_t h = mix64(seed + 0x5851f42d4c957f2dULL);
+  h = mix64(h ^ (static_cast<uint64_t>(epoch) + 0x9e3779b97f4a7c15ULL));
+  return mix64(h ^ (static_cast<uint64_t>(step) + 0x632be59bd9b4e019ULL));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string file_stem(const std::string& path) {
+  const std::string stem = fs::path(path).stem().string();
+  return stem.empty() ? "config" : stem;
+}
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  XMKD_CHECK(in, path, ": cannot open");
+  json document = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  XMKD_CHECK(!document.is_discarded(), path, ": not valid JSON");
+  return document;
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  io::AtomicFile file(path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+// Running sums of one epoch's loss terms ("loss" is the total), in the order first seen.
+struct EpochSums {
+  std::vector<std::pair<std::string, double>> sums;
+  int64_t steps = 0, samples = 0;
+
+  void add(const std::string& name, double value) {
+    for (auto& [n, s] : sums)
+      if (n == name) {
+        s += value;
+        return;
+      }
+    sums.emplace_back(name, value);
+  }
+  std::vector<std::pair<std::string, double>> means() const {
+    std::vector<std::pair<std::string, double>> out;
+    for (const auto& [n, s] : sums) out.emplace_back(n, steps ? s / static_cast<double>(steps) : 0.0);
+    return out;
+  }
+  json to_json() const {
+    json names = json::array(), values = json::array();
+    for (const auto& [n, s] : sums) names.push_back(n), values.push_back(s);
+    return {{"names", names}, {"sums", values}, {"steps", steps}, {"samples", samples}};
+  }
+  static EpochSums from_json(const json& j) {
+    EpochSums e;
+    for (size_t i = 0; i < j.at("names").size(); ++i) e.sums.emplace_back(j["names"][i].get<std::string>(), j["sums"][i].get<double>());
+    e.steps = j.at("steps").get<int64_t>();
+    e.samples = j.at("samples").get<int64_t>();
+    return e;
+  }
+};
+
+struct Best {
+  double value = -std::numeric_limits<double>::infinity();
+  int64_t epoch = 0;
+};
+
+std::string json_array(const std::vector<float>& values) {
+  json a = json::array();
+  for (float v : values) a.push_back(v);
+  return a.dump();
+}
+
+}  // namespace
+
+std::atomic<bool>& interrupt_flag() { return g_interrupt; }
+
+void install_interrupt_handler() {
+  g_interrupt.store(false);
+  std::signal(SIGINT, on_sigint);
+}
+
+struct Trainer::State {
+  io::Config config;
+  TrainerOptions options;
+  std::string run_dir;
+  models::RunFiles files;
+
+  std::string name, method_name;
+  uint64_t seed = 0;
+  Device device = Device::CPU;
+  int64_t epochs = 1, eval_every = 1;
+  DataSetup data;
+  std::shared_ptr<models::Method> method;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  ScheduleSetup schedule;
+  std::unique_ptr<data::DataLoader> train_loader, val_loader, test_loader;
+
+  // Progress (what last.safetensors records).
+  int64_t epochs_done = 0;
+  int64_t step_in_epoch = 0;     // steps of epoch `epochs_done` already taken (an interrupted epoch)
+  EpochSums partial;             // their loss sums
+  std::map<std::string, Best> best;
+
+  explicit State(io::Config c) : config(std::move(c)) {}
+
+  std::atomic<bool>& interrupt() const { return options.interrupt ? *options.interrupt : interrupt_flag(); }
+
+  void save_last() const {
+    TensorMap tensors;
+    for (const auto& [key, t] : method->state_dict()) tensors["method." + key] = t;
+    for (const auto& [key, t] : optimizer->state_dict()) tensors["optimizer." + key] = t;
+    json best_json = json::object();
+    for (const auto& [output, b] : best)
+      if (b.epoch > 0) best_json[output] = {{"value", b.value}, {"epoch", b.epoch}};
+    json progress = {{"epochs_done", epochs_done},
+                     {"step", step_in_epoch},
+                     {"optimizer_steps", optimizer->steps_taken()},
+                     {"best", best_json},
+                     {"partial_epoch", partial.to_json()}};
+    io::save_safetensors(files.last(), tensors, {{kProgressKey, progress.dump()}, {meta::kMethod, method_name}});
+  }
+
+  void load_last() {
+    std::map<std::string, std::string> metadata;
+    const TensorMap all = io::load_safetensors(files.last(), &metadata);
+    XMKD_CHECK(metadata.count(kProgressKey), files.last(), ": no '", kProgressKey, "' metadata (not written by xmkd train)");
+    TensorMap method_state, optimizer_state;
+    for (const auto& [key, t] : all) {
+      if (key.rfind("method.", 0) == 0) method_state[key.substr(7)] = t;
+      else if (key.rfind("optimizer.", 0) == 0) optimizer_state[key.substr(10)] = t;
+      else fail(files.last(), ": unexpected tensor '", key, "' (expected method.* and optimizer.* entries)");
+    }
+    method->load_state_dict(method_state, /*strict=*/true, files.last());
+    optimizer->load_state_dict(optimizer_state);
+    const json progress = json::parse(metadata[kProgressKey], nullptr, false);
+    XMKD_CHECK(!progress.is_discarded() && progress.is_object(), files.last(), ": metadata '", kProgressKey, "' is not a JSON object");
+    try {
+      epochs_done = progress.at("epochs_done").get<int64_t>();
+      step_in_epoch = progress.at("step").get<int64_t>();
+      partial = EpochSums::from_json(progress.at("partial_epoch"));
+      for (auto it = progress.at("best").begin(); it != progress.at("best").end(); ++it)
+        best[it.key()] = {it.value().at("value").get<double>(), it.value().at("epoch").get<int64_t>()};
+    } catch (const json::exception& e) {
+      fail(files.last(), ": metadata '", kProgressKey, "': ", e.what());
+    }
+  }
+
+  // metrics.jsonl keeps the lines of the epochs done (a run stopped after writing a line but
+  // before saving its checkpoint repeats that epoch).
+  void truncate_metrics() const {
+    std::ifstream in(files.metrics());
+    std::string kept, line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      const json entry = json::parse(line, nullptr, false);
+      if (!entry.is_discarded() && entry.value("epoch", int64_t{0}) <= epochs_done) kept += line + "\n";
+    }
+    write_text_atomically(files.metrics(), kept);
+  }
+
+  void write_best(const models::MethodOutput& output, int64_t epoch, double value) const {
+    std::map<std::string, std::string> metadata = {{meta::kOutput, output.name},
+                                                   {meta::kMethod, method_name},
+                                                   {meta::kTask, data::task_name(data.info.task)},
+                                                   {meta::kEpoch, std::to_string(epoch)},
+                                                   {meta::kMetric, selection_metric(data.info.task)},
+                                                   {meta::kValue, json(value).dump()}};
+    if (!data.info.class_names.empty()) metadata[meta::kClassNames] = json(data.info.class_names).dump();
+    if (std::shared_ptr<models::Deployable> deployable = method->deployable(output.name)) {
+      const models::DeploySpec spec = deployable->spec();
+      metadata[meta::kArchitecture] = spec.architecture;
+      metadata[meta::kSizes] = json(spec.sizes).dump();
+      XMKD_CHECK(output.input_modalities.size() == 1, method_name, ": output '", output.name,
+                 "' has a deployable module but reads ", output.input_modalities.size(), " modalities");
+      const auto m = static_cast<size_t>(output.input_modalities[0]);
+      metadata[meta::kModality] = data.info.modalities[m].name;
+      metadata[meta::kChannels] = std::to_string(data.info.modalities[m].channels);
+      metadata[meta::kMean] = json_array(data.info.normalization.mean[m]);
+      metadata[meta::kStd] = json_array(data.info.normalization.std[m]);
+    }
+    fs::create_directories(run_dir + "/best");
+    io::save_safetensors(files.best(output.name), method->checkpoint_module(output.name).state_dict(), metadata);
+  }
+
+  [[noreturn]] void stop_non_finite(int64_t epoch, int64_t step, float total, const LossTerms& terms) const {
+    std::string parts;
+    for (const auto& [n, t] : terms.parts) {
+      const float v = t.item();
+      if (!std::isfinite(v)) parts += str_cat(parts.empty() ? "" : ", ", n, " = ", v);
+    }
+    fail("training stopped at epoch ", epoch + 1, ", step ", step + 1, ": the loss is not finite (total = ", total,
+         parts.empty() ? std::string("; every logged part is finite") : "; non-finite: " + parts, "). ", files.last(),
+         epochs_done > 0 ? str_cat(" still holds epoch ", epochs_done, " (the last good state)") : std::string(" was not written"),
+         "; try a lower train.optimizer.lr");
+  }
+
+  // One epoch's training steps, from step_in_epoch on; *samples and *train_seconds count this
+  // session's part of the epoch. False when interrupted.
+  bool train_epoch(int64_t epoch, ProgressBar& bar, int64_t& samples, double* train_seconds) {
+    const int64_t steps = train_loader->batches_per_epoch();
+    const auto t0 = std::chrono::steady_clock::now();
+    method->train();
+    data::Batch batch;
+    if (step_in_epoch < steps) {
+      train_loader->start_epoch(epoch);
+      // The loader's order is a function of (seed, epoch): skipping the batches an interrupted
+      // run already took puts it where that run stopped.
+      for (int64_t s = 0; s < step_in_epoch; ++s) XMKD_CHECK(train_loader->next(batch), "resume: the loader ran out of batches");
+    }
+    for (int64_t step = step_in_epoch; step < steps; ++step) {
+      if (!train_loader->next(batch)) break;
+      if (schedule.per_step) optimizer->set_lr(schedule.lr(epoch * steps + step));
+      Generator gen(step_seed(seed, epoch, step));
+      TrainProgress progress;
+      progress.epoch = epoch;
+      progress.epochs = epochs;
+      progress.step = step;
+      progress.steps_per_epoch = steps;
+      progress.gen = &gen;
+      LossTerms terms = method->training_loss(batch, progress);
+      const float total = terms.total.item();
+      if (!std::isfinite(total)) stop_non_finite(epoch, step, total, terms);
+      method->zero_grad();
+      terms.total.backward();
+      optimizer->step();
+
+      partial.add("loss", total);
+      for (const auto& [n, t] : terms.parts) partial.add(n, t.item());
+      partial.steps += 1;
+      partial.samples += batch.size();
+      step_in_epoch = step + 1;
+      samples += batch.size();
+      *train_seconds = seconds_since(t0);
+      bar.update(step + 1, {{"loss", partial.means()[0].second}}, static_cast<double>(samples) / std::max(*train_seconds, 1e-9));
+      if (interrupt().load()) return false;
+    }
+    *train_seconds = seconds_since(t0);
+    return true;
+  }
+
+  json validate(int64_t epoch) {
+    const std::vector<models::MethodOutput> outputs = method->outputs();
+    std::vector<size_t> all(outputs.size());
+    for (size_t k = 0; k < outputs.size(); ++k) all[k] = k;
+    const std::vector<data::ConfusionMatrix> confusion = evaluate_outputs(*method, *val_loader, data.info, all);
+    json val = json::object();
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      json entry = json::object();
+      for (const auto& [n, v] : summary_metrics(confusion[k], data.info.task)) entry[n] = v;
+      val[outputs[k].name] = entry;
+      const double value = selection_value(confusion[k], data.info.task);
+      Best& b = best[outputs[k].name];
+      if (std::isfinite(value) && value > b.value) {
+        b = {value, epoch + 1};
+        write_best(outputs[k], epoch + 1, value);
+      }
+    }
+    return val;
+  }
+
+  void append_metrics(const json& line) const {
+    std::ofstream out(files.metrics(), std::ios::app);
+    out << line.dump() << "\n";
+    XMKD_CHECK(out.flush(), files.metrics(), ": cannot append");
+  }
+
+  void announce_interrupt() const {
+    std::fprintf(stderr, "interrupted: saved %s (epoch %lld, step %lld); resume with xmkd train --resume %s\n",
+                 files.last().c_str(), static_cast<long long>(epochs_done + 1), static_cast<long long>(step_in_epoch),
+                 run_dir.c_str());
+  }
+
+  TrainStatus train() {
+    const int64_t steps = train_loader->batches_per_epoch();
+    const bool interactive = stderr_is_terminal();
+    for (int64_t epoch = epochs_done; epoch < epochs; ++epoch) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (!schedule.per_step) optimizer->set_lr(schedule.lr(epoch));
+      const double lr = schedule.lr(schedule.per_step ? epoch * steps : epoch);   // at the epoch's first step
+      ProgressBar bar(str_cat("epoch ", epoch + 1, "/", epochs), steps, interactive);
+      double train_seconds = 0;
+      int64_t samples = 0;
+      if (!train_epoch(epoch, bar, samples, &train_seconds)) {
+        bar.finish("interrupted");
+        save_last();
+        announce_interrupt();
+        return TrainStatus::Interrupted;
+      }
+      json line = {{"epoch", epoch + 1}, {"lr", lr}};
+      json train_json = json::object();
+      for (const auto& [n, v] : partial.means()) train_json[n] = v;
+      const bool validate_now = (epoch + 1) % eval_every == 0 || epoch + 1 == epochs;
+      json val = validate_now ? validate(epoch) : json(nullptr);
+      line["seconds"] = seconds_since(t0);
+      line["samples_per_second"] = static_cast<double>(samples) / std::max(train_seconds, 1e-9);
+      line["train"] = train_json;
+      if (validate_now) line["val"] = val;
+      append_metrics(line);
+
+      std::string summary = str_cat("loss ", partial.means().empty() ? 0.0 : partial.means()[0].second);
+      if (validate_now)
+        for (auto it = val.begin(); it != val.end(); ++it)
+          summary += str_cat(", ", it.key(), " ", selection_metric(data.info.task), " ",
+                             100.0 * it.value()[selection_metric(data.info.task)].get<double>());
+      bar.finish(summary);
+
+      epochs_done = epoch + 1;
+      step_in_epoch = 0;
+      partial = EpochSums();
+      save_last();
+      try {
+        write_training_curves(files.metrics(), run_dir + "/curves.png");
+      } catch (const Error& e) {
+        std::fprintf(stderr, "warning: could not draw %s/curves.png: %s\n", run_dir.c_str(), e.what());
+      }
+      if (interrupt().load() && epochs_done < epochs) {
+        announce_interrupt();
+        return TrainStatus::Interrupted;
+      }
+    }
+    const json evaluation = evaluate_best_checkpoints(*method, run_dir, *test_loader, data.info, "test");
+    write_text_atomically(files.eval(), evaluation.dump(2) + "\n");
+    if (options.print_evaluation) print_evaluation(evaluation);
+    return TrainStatus::Finished;
+  }
+};
+
+Trainer::Trainer(io::Config config, TrainerOptions options) : Trainer(std::move(config), std::move(options), "") {}
+
+Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& resume_dir)
+    : state_(std::make_unique<State>(std::move(config))) {
+  State& s = *state_;
+  s.options = std::move(options);
+  if (!s.options.make_method) s.options.make_method = models::make_method;
+  io::ConfigNode root = s.config.root();
+  s.name = root.get_string("name", file_stem(s.config.source()));
+  s.seed = static_cast<uint64_t>(root.get_int("seed", 0));
+
+  io::ConfigNode method_node = root.child("method");
+  s.method_name = method_node.has("name") ? method_node.get_string("name", "") : "student";
+
+  io::ConfigNode train_node = root.child("train");
+  s.epochs = train_node.get_int("epochs", 10);
+  if (s.epochs < 1) train_node.fail("epochs", str_cat("expected at least 1, got ", s.epochs));
+  s.eval_every = train_node.get_int("eval_every", 1);
+  if (s.eval_every < 1) train_node.fail("eval_every", str_cat("expected at least 1, got ", s.eval_every));
+  s.device = parse_device(train_node.get_choice("device", "cpu", {"cpu", "cuda"}));
+  data::LoaderOptions loader;
+  loader.batch_size = train_node.get_int("batch_size", 32);
+  if (loader.batch_size < 1) train_node.fail("batch_size", str_cat("expected at least 1, got ", loader.batch_size));
+  const int64_t eval_batch = train_node.get_int("eval_batch_size", loader.batch_size);
+  if (eval_batch < 1) train_node.fail("eval_batch_size", str_cat("expected at least 1, got ", eval_batch));
+  const int64_t workers = train_node.get_int("workers", 2);
+  if (workers < 0 || workers > 256) train_node.fail("workers", str_cat("expected 0..256, got ", workers));
+  loader.workers = static_cast<int>(workers);
+  loader.independent_modality_shuffle = train_node.get_bool("independent_shuffle", s.method_name == "discom_kd");
+
+  std::optional<data::ChannelStats> normalization;
+  if (!resume_dir.empty()) normalization = read_run_info(resume_dir).normalization;
+  s.data = setup_data(root.child("data"), normalization);
+  setup_augmentation(root.child("augment"), s.method_name, s.data);
+
+  io::ConfigNode run_node = root.child("run");
+  const std::string default_dir = str_cat("runs/", s.name, "-", s.method_name, "-seed", s.seed);
+  const std::string configured_dir = run_node.get_string("dir", default_dir);
+  s.run_dir = resume_dir.empty() ? configured_dir : resume_dir;
+  s.files = models::RunFiles{s.run_dir};
+
+  // The method: initialised from the seed, on the device.
+  manual_seed(s.seed);
+  s.method = s.options.make_method(method_node, s.data.info.context(s.device));
+  XMKD_CHECK(s.method, "the method factory returned no method for '", s.method_name, "'");
+  s.method_name = s.method->name();
+  s.method->to(s.device);
+  s.method->train();
+  s.optimizer = make_optimizer(train_node.child("optimizer"), s.method->trainable_parameters());
+  loader.seed = s.seed;
+  loader.device = s.device;
+  loader.shuffle = true;
+  loader.drop_last = true;
+  loader.transform = s.data.train_transform;
+  s.train_loader = std::make_unique<data::DataLoader>(s.data.train, loader);
+  XMKD_CHECK(s.train_loader->batches_per_epoch() > 0, s.config.source(), ": key 'train.batch_size': ", loader.batch_size,
+             " is larger than the training split (", s.data.train->size(), " samples); every batch would be dropped");
+  s.schedule = make_schedule(train_node.child("schedule"), s.optimizer->lr(), s.epochs, s.train_loader->batches_per_epoch());
+  data::LoaderOptions eval_loader = loader;
+  eval_loader.batch_size = eval_batch;
+  eval_loader.shuffle = false;
+  eval_loader.drop_last = false;
+  eval_loader.independent_modality_shuffle = false;
+  eval_loader.transform = s.data.eval_transform;
+  s.val_loader = std::make_unique<data::DataLoader>(s.data.val, eval_loader);
+  s.test_loader = std::make_unique<data::DataLoader>(s.data.test, eval_loader);
+
+  s.config.check_all_used();
+
+  if (resume_dir.empty()) {
+    XMKD_CHECK(!fs::exists(s.files.last()), s.run_dir, " already holds a run (", s.files.last(),
+               "); continue it with `xmkd train --resume ", s.run_dir, "` or choose another directory (--out or run.dir)");
+    fs::create_directories(s.run_dir);
+    write_text_atomically(s.files.config(), s.config.resolved().dump(2) + "\n");
+    write_run_info(s.run_dir, s.data.info);
+    write_text_atomically(s.files.metrics(), "");
+  } else {
+    s.load_last();
+    s.truncate_metrics();
+  }
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, TrainerOptions options,
+                                         const std::optional<std::string>& device) {
+  const models::RunFiles files{run_dir};
+  XMKD_CHECK(fs::is_directory(run_dir), "--resume ", run_dir, ": not a directory");
+  XMKD_CHECK(fs::exists(files.last()), "--resume ", run_dir, ": ", files.last(),
+             " does not exist (the run stopped before finishing its first epoch; start it again)");
+  json document = read_json_file(files.config());
+  if (device) document["train"]["device"] = *device;
+  return std::unique_ptr<Trainer>(new Trainer(io::Config::from_json(std::move(document), files.config()), std::move(options), run_dir));
+}
+
+Trainer::~Trainer() = default;
+
+TrainStatus Trainer::run() {
+  if (state_->epochs_done >= state_->epochs) {
+    std::fprintf(stderr, "%s: all %lld epochs are done; evaluating the best checkpoints\n", state_->run_dir.c_str(),
+                 static_cast<long long>(state_->epochs));
+  }
+  return state_->train();
+}
+
+json evaluate_run(const std::string& run_dir, const std::string& split, const std::string& device,
+                  const MethodFactory& make_method) {
+  XMKD_CHECK(split == "test" || split == "val", "eval: --split must be test or val, got '", split, "'");
+  const models::RunFiles files{run_dir};
+  XMKD_CHECK(fs::is_directory(run_dir), "eval: --run ", run_dir, ": not a directory");
+  json document = read_json_file(files.config());
+  const RunInfo info = read_run_info(run_dir);
+  io::Config config = io::Config::from_json(std::move(document), files.config());
+  io::ConfigNode root = config.root();
+  DataSetup data = setup_data(root.child("data"), info.normalization);
+  for (size_t m = 0; m < info.modalities.size(); ++m)
+    XMKD_CHECK(data.info.modalities[m].name == info.modalities[m].name, run_dir, "/dataset.json: modality ", m, " is '",
+               info.modalities[m].name, "' but the data section now gives '", data.info.modalities[m].name, "'");
+  io::ConfigNode train_node = root.child("train");
+  data::LoaderOptions loader;
+  loader.batch_size = train_node.get_int("eval_batch_size", train_node.get_int("batch_size", 32));
+  loader.workers = static_cast<int>(train_node.get_int("workers", 2));
+  loader.shuffle = false;
+  loader.device = parse_device(device);
+  loader.transform = data.eval_transform;
+  data::DataLoader split_loader(split == "test" ? data.test : data.val, loader);
+
+  manual_seed(static_cast<uint64_t>(root.get_int("seed", 0)));
+  std::shared_ptr<models::Method> method =
+      (make_method ? make_method : MethodFactory(models::make_method))(root.child("method"), info.context(loader.device));
+  method->to(loader.device);
+  const json evaluation = evaluate_best_checkpoints(*method, run_dir, split_loader, info, split);
+  write_text_atomically(split == "test" ? files.eval() : run_dir + "/eval_val.json", evaluation.dump(2) + "\n");
+  return evaluation;
+}
+
+const std::string& Trainer::run_dir() const { return state_->run_dir; }
+models::Method& Trainer::method() { return *state_->method; }
+
+}  // namespace xmkd::train
