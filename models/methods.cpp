@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
+#include "models/baselines.h"
 
 namespace xmkd::models {
 
@@ -17,6 +18,9 @@ using DeployableBuilder = std::shared_ptr<Deployable> (*)(const DeploySpec&);
 // One line per method; the builder reads the rest of the section.
 const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
   static const std::vector<std::pair<std::string, MethodBuilder>> table = {
+      {"student", make_student},
+      {"teacher", make_teacher},
+      {"kd", make_kd_student},
   };
   return table;
 }
@@ -24,6 +28,8 @@ const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
 // One line per deployable architecture (a single-modality network `xmkd predict` can run).
 const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table() {
   static const std::vector<std::pair<std::string, DeployableBuilder>> table = {
+      {"resnet18_classifier", make_resnet18_classifier},
+      {"segmenter", make_segmenter},
   };
   return table;
 }
