@@ -109,9 +109,10 @@ void warm_up(Method& method, Task task) {
   method.training_loss(make_batch(task, kTrainBatch, 13), TrainProgress{});
 }
 
-// A few Adam steps on one fixed batch lower its loss (measured: classification falls from
-// ~1.5 to below 0.01, segmentation to about half).
-void expect_overfits(Method& method, Task task) {
+// A few Adam steps on one fixed batch lower its loss below `ratio` times the first (measured:
+// classification CE falls from ~1.5 to below 0.01, segmentation CE to about half; the kdv2 loss,
+// whose T²·KL at T = 4 moves slowly, to about 0.8 of the first).
+void expect_overfits(Method& method, Task task, float ratio = 0.8f) {
   method.train();
   data::Batch batch = make_batch(task, kTrainBatch, 12);
   optim::AdamOptions options;
@@ -125,7 +126,7 @@ void expect_overfits(Method& method, Task task) {
     loss.total.backward();
     adam.step();
   }
-  EXPECT_LT(last, 0.8f * first) << "first " << first << ", after 5 steps " << last;
+  EXPECT_LT(last, ratio * first) << "first " << first << ", after 5 steps " << last;
 }
 
 std::string temp_dir(const std::string& name) {
@@ -441,7 +442,7 @@ TEST(Kd, OverfitsOneBatch) {
   write_teacher_run(run, {{"name", "student"}, {"modality", "rgb"}}, "rgb", Task::Classification);
   auto method = build({{"name", "kd"}, {"modality", "depth"}, {"teacher", {{"run", run}, {"output", "rgb"}}}},
                       Task::Classification);
-  expect_overfits(*method, Task::Classification);
+  expect_overfits(*method, Task::Classification, 0.9f);
 }
 
 TEST(Kd, CtkdTrainsItsTemperature) {
