@@ -8,6 +8,7 @@
 #include "engine/io/safetensors.h"
 #include "models/crodino_kd.h"
 #include "models/anyseg.h"
+#include "models/baselines.h"
 
 namespace xmkd::models {
 
@@ -22,6 +23,9 @@ const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
       {"crodino_kd", make_crodino_kd},
       {"anyseg_teacher", make_anyseg_teacher},
       {"anyseg_student", make_anyseg_student},
+      {"student", make_student},
+      {"teacher", make_teacher},
+      {"kd", make_kd_student},
   };
   return table;
 }
@@ -31,6 +35,8 @@ const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table()
   static const std::vector<std::pair<std::string, DeployableBuilder>> table = {
       {"crodino_branch", make_crodino_branch},
       {"anyseg_branch", make_anyseg_branch},
+      {"resnet18_classifier", make_resnet18_classifier},
+      {"segmenter", make_segmenter},
   };
   return table;
 }
