@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
+#include "models/discom_branch.h"
 
 namespace xmkd::models {
 
@@ -17,6 +18,7 @@ using DeployableBuilder = std::shared_ptr<Deployable> (*)(const DeploySpec&);
 // One line per method; the builder reads the rest of the section.
 const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
   static const std::vector<std::pair<std::string, MethodBuilder>> table = {
+      {"discom_kd", make_discom_kd},
   };
   return table;
 }
@@ -24,6 +26,7 @@ const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
 // One line per deployable architecture (a single-modality network `xmkd predict` can run).
 const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table() {
   static const std::vector<std::pair<std::string, DeployableBuilder>> table = {
+      {"discom_branch", make_discom_branch},
   };
   return table;
 }
