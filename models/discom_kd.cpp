@@ -130,12 +130,28 @@ std::vector<MethodOutput> DiscomKD::outputs() const {
 }
 
 LossTerms DiscomKD::training_loss(const data::Batch& batch, const TrainProgress& progress) {
-  (void)progress;   // λ is fixed, nothing changes over training
+  (void)progress;   // λ is fixed: nothing changes over training
   XMKD_CHECK(batch.inputs.size() == context_.modalities.size(), "discom_kd: the batch has ", batch.inputs.size(),
              " modalities, the method was built for ", context_.modalities.size());
   XMKD_CHECK(batch.labels.size() == context_.modalities.size(),
-             "discom_kd: the batch has no class labels for every modality (", batch.labels.size(), " of ",
-             context_.modalities.size(), ")");
+             "discom_kd: the batch has class labels for ", batch.labels.size(), " of its ",
+             context_.modalities.size(), " modalities (a classification dataset gives every modality its labels)");
+  std::vector<DiscomBranchOutputs> features;
+  std::vector<Tensor> labels;
+  for (int64_t m = 0; m < num_modalities(); ++m) {
+    const size_t index = static_cast<size_t>(options_.modalities[static_cast<size_t>(m)]);
+    features.push_back(branches_[static_cast<size_t>(m)]->features(batch.inputs[index]));
+    labels.push_back(batch.labels[index]);   // this modality's own samples' labels
+  }
+  return loss_from_features(features, labels);
+}
+
+LossTerms DiscomKD::loss_from_features(const std::vector<DiscomBranchOutputs>& features,
+                                       const std::vector<Tensor>& labels) {
+  XMKD_CHECK(static_cast<int64_t>(features.size()) == num_modalities() &&
+                 static_cast<int64_t>(labels.size()) == num_modalities(),
+             "discom_kd: loss_from_features needs features and labels for each of the ", num_modalities(),
+             " modalities, got ", features.size(), " and ", labels.size());
   const float lambda = static_cast<float>(options_.grl_lambda);
   Tensor term[kDiscomTerms];   // each the sum over modalities of its CE / cosine terms
   auto add_to = [&](DiscomTerm t, const Tensor& value) {
@@ -143,14 +159,14 @@ LossTerms DiscomKD::training_loss(const data::Batch& batch, const TrainProgress&
   };
 
   for (int64_t m = 0; m < num_modalities(); ++m) {
-    const size_t index = static_cast<size_t>(options_.modalities[static_cast<size_t>(m)]);
-    const Tensor& x = batch.inputs[index];
-    const Tensor& y = batch.labels[index];   // this modality's own samples' labels
-    XMKD_CHECK(y.defined() && y.ndim() == 1 && x.defined() && x.dim(0) == y.dim(0), "discom_kd: modality '",
-               context_.modalities[index].name, "' has inputs ", x.defined() ? x.str() : "undefined", " and labels ",
-               y.defined() ? y.str() : "undefined", " (expected (N, C, H, W) and (N))");
-    DiscomBranchOutputs f = branches_[static_cast<size_t>(m)]->features(x);
-    Tensor modality = constant_labels(x.dim(0), m, x.device());
+    const DiscomBranchOutputs& f = features[static_cast<size_t>(m)];
+    const Tensor& y = labels[static_cast<size_t>(m)];
+    const std::string& name = context_.modalities.at(static_cast<size_t>(options_.modalities[static_cast<size_t>(m)])).name;
+    XMKD_CHECK(y.defined() && y.ndim() == 1 && f.logits.defined() && f.logits.ndim() == 2 &&
+                   f.logits.dim(0) == y.dim(0),
+               "discom_kd: modality '", name, "' has logits ", f.logits.defined() ? f.logits.str() : "undefined",
+               " and labels ", y.defined() ? y.str() : "undefined", " (expected (N, C) and (N))");
+    Tensor modality = constant_labels(y.dim(0), m, y.device());   // the modality label m of every row
 
     if (options_.on(DiscomTerm::Cl)) add_to(DiscomTerm::Cl, cross_entropy(f.logits, y));
     if (options_.on(DiscomTerm::Adv))

@@ -55,6 +55,8 @@ class DiscomKD : public Method {
   std::vector<MethodOutput> outputs() const override;
   // parts: the unweighted terms switched on, in the order cl, adv, mod, aux, orth.
   LossTerms training_loss(const data::Batch& batch, const TrainProgress& progress) override;
+  // The loss from the branches' outputs: features[m], labels[m] (N_m) of modality label m.
+  LossTerms loss_from_features(const std::vector<DiscomBranchOutputs>& features, const std::vector<Tensor>& labels);
   std::vector<Tensor> predict(const data::Batch& batch) override;
   Module& checkpoint_module(const std::string& output) override;
   std::shared_ptr<Deployable> deployable(const std::string& output) override;
