@@ -595,7 +595,7 @@ TEST(DiscomKD, BatchWithoutLabelsOrWrongChannelsIsAnError) {
   data::Batch swapped = batch;
   std::swap(swapped.inputs[0], swapped.inputs[1]);
   std::string message = testing::error_message([&] { method->training_loss(swapped, TrainProgress{}); });
-  EXPECT_TRUE(testing::contains(message, "DiscomBranch") && contains(message, "(3, 1, 32, 32)")) << message;
+  EXPECT_TRUE(testing::contains(message, "DiscomBranch") && testing::contains(message, "(3, 1, 32, 32)")) << message;
 }
 
 }  // namespace
