@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -91,20 +92,19 @@ Tensor linear_head(nn::Linear& head, const Tensor& x) { return linear(x, head.we
 
 // Every term, computed here from the branches' outputs f[m] and labels y[m] (modality label m).
 // reverse = false leaves the gradient reversal out of L_adv (to check its sign).
-Terms hand_terms(DiscomKD& method, const std::vector<DiscomBranchOutputs>& f, const std::vector<Tensor>& y,
-                 bool reverse = true) {
-  const float lambda = static_cast<float>(method.options().grl_lambda);
+Terms hand_terms(const models::DiscomHeads& heads, float lambda, const std::vector<DiscomBranchOutputs>& f,
+                 const std::vector<Tensor>& y, bool reverse = true) {
   std::vector<Tensor> cl, adv, mod, aux, orth;
   for (size_t m = 0; m < f.size(); ++m) {
     const int64_t n = y[m].dim(0);
     Tensor modality = Tensor::from_vector(std::vector<int64_t>(static_cast<size_t>(n), static_cast<int64_t>(m)), {n});
     cl.push_back(cross_entropy(f[m].logits, y[m]));
     Tensor z_adv = reverse ? gradient_reversal(f[m].z_inv, lambda) : f[m].z_inv;
-    adv.push_back(cross_entropy(linear_head(method.cl_adv(), z_adv), modality));
-    mod.push_back(cross_entropy(linear_head(method.cl_inf(), f[m].z_inf), modality));
-    mod.push_back(cross_entropy(linear_head(method.cl_irr(), f[m].z_irr), modality));
-    aux.push_back(cross_entropy(linear_head(method.cl_aux(), f[m].z_inv), y[m]));
-    aux.push_back(cross_entropy(linear_head(method.cl_aux(), f[m].z_inf), y[m]));
+    adv.push_back(cross_entropy(linear_head(*heads.adv, z_adv), modality));
+    mod.push_back(cross_entropy(linear_head(*heads.inf, f[m].z_inf), modality));
+    mod.push_back(cross_entropy(linear_head(*heads.irr, f[m].z_irr), modality));
+    aux.push_back(cross_entropy(linear_head(*heads.aux, f[m].z_inv), y[m]));
+    aux.push_back(cross_entropy(linear_head(*heads.aux, f[m].z_inf), y[m]));
     orth.push_back(mean(cosine_similarity(f[m].z_inv, f[m].z_inf)));
     orth.push_back(mean(cosine_similarity(f[m].z_inf, f[m].z_irr)));
   }
@@ -114,6 +114,18 @@ Terms hand_terms(DiscomKD& method, const std::vector<DiscomBranchOutputs>& f, co
     return s;
   };
   return {{"cl", total(cl)}, {"adv", total(adv)}, {"mod", total(mod)}, {"aux", total(aux)}, {"orth", total(orth)}};
+}
+
+// The method's hand terms: its heads and λ.
+Terms hand_terms(DiscomKD& method, const std::vector<DiscomBranchOutputs>& f, const std::vector<Tensor>& y,
+                 bool reverse = true) {
+  return hand_terms(method.heads(), static_cast<float>(method.options().loss.grl_lambda), f, y, reverse);
+}
+
+// The loss options a "method" section gives (parsing builds no network).
+models::DiscomLossOptions loss_options(nlohmann::json section) {
+  io::Config config = io::Config::from_json(nlohmann::json{{"method", section}}, "test.json");
+  return models::parse_discom_options(config.root().child("method"), rgb_depth()).loss;
 }
 
 // The branches' outputs on the batch and the labels, in modality-label order.
@@ -150,13 +162,14 @@ std::vector<Tensor> take_grads(const std::vector<Tensor>& tensors) {
   return grads;
 }
 
-std::vector<Tensor> head_parameters(DiscomKD& method) {
-  return {method.cl_aux().weight, method.cl_aux().bias, method.cl_inf().weight, method.cl_inf().bias,
-          method.cl_irr().weight, method.cl_irr().bias, method.cl_adv().weight, method.cl_adv().bias};
+std::vector<Tensor> head_parameters(const models::DiscomHeads& heads) {
+  return {heads.aux->weight, heads.aux->bias, heads.inf->weight, heads.inf->bias,
+          heads.irr->weight, heads.irr->bias, heads.adv->weight, heads.adv->bias};
 }
 
-std::vector<Tensor> leaves_of(DiscomKD& method, const std::vector<DiscomBranchOutputs>& f) {
-  std::vector<Tensor> leaves = head_parameters(method);
+// Head parameters first (aux, inf, irr, adv: weight, bias), then per modality z_inv, z_inf, z_irr, logits.
+std::vector<Tensor> leaves_of(const models::DiscomHeads& heads, const std::vector<DiscomBranchOutputs>& f) {
+  std::vector<Tensor> leaves = head_parameters(heads);
   for (const DiscomBranchOutputs& o : f)
     for (const Tensor& t : {o.z_inv, o.z_inf, o.z_irr, o.logits}) leaves.push_back(t);
   return leaves;
@@ -274,14 +287,17 @@ TEST(DiscomKD, UnpairedBatchesUseEachModalitysOwnLabels) {
   for (const std::string& t : kTermNames) expect_scalar_near(uneven_parts[t], uneven_hand[t], 1e-6, t);
 }
 
-TEST(DiscomKD, LossMatchesPyTorch) {
+TEST(DiscomLoss, MatchesPyTorch) {
   // tools/torch_fixtures/discom.py: 3 modalities, 2 rows each, GRL λ = 0.5.
   TensorMap fixture = testing::load_fixture("discom_loss");
-  auto method = build({{"grl_lambda", 0.5}}, rgb_depth_thermal());
-  for (auto head : {std::make_pair("cl_aux", &method->cl_aux()), std::make_pair("cl_inf", &method->cl_inf()),
-                    std::make_pair("cl_irr", &method->cl_irr()), std::make_pair("cl_adv", &method->cl_adv())})
-    for (const auto& [name, t] : head.second->state_dict())
-      Tensor(t).copy_from(testing::deterministic_state_value(std::string(head.first) + "." + name, t.shape(), t.dtype()));
+  models::DiscomLossOptions options;
+  options.grl_lambda = 0.5;
+  models::DiscomHeads heads = models::DiscomHeads::make(3, kClasses);
+  const std::vector<std::pair<std::string, nn::Linear*>> named_heads = {
+      {"cl_aux", heads.aux.get()}, {"cl_inf", heads.inf.get()}, {"cl_irr", heads.irr.get()}, {"cl_adv", heads.adv.get()}};
+  for (const auto& [head, linear] : named_heads)
+    for (const auto& [name, t] : linear->state_dict())
+      Tensor(t).copy_from(testing::deterministic_state_value(head + "." + name, t.shape(), t.dtype()));
   auto input = [](const std::string& name, const Shape& shape, float s, bool absolute) {
     std::vector<float> v = testing::deterministic_values(testing::fnv1a32(name), shape_numel(shape));
     for (float& x : v) x = (absolute ? std::fabs(x) : x) * s;
@@ -289,51 +305,53 @@ TEST(DiscomKD, LossMatchesPyTorch) {
   };
   std::vector<DiscomBranchOutputs> f(3);
   std::vector<Tensor> labels;
-  for (int m = 0; m < 3; ++m) {
+  for (size_t m = 0; m < 3; ++m) {
     const std::string p = "m" + std::to_string(m) + ".";
     f[m] = {input(p + "z_inv", {2, kD}, 1, true), input(p + "z_inf", {2, kD}, 1, true),
             input(p + "z_irr", {2, kD}, 1, true), input(p + "logits", {2, kClasses}, 2, false)};
     labels.push_back(testing::fixture_tensor(fixture, "labels.m" + std::to_string(m)));
   }
-  LossTerms loss = method->loss_from_features(f, labels);
+  LossTerms loss = models::discom_loss(options, heads, f, labels);
   Terms parts = parts_of(loss);
   for (const std::string& t : kTermNames) expect_scalar_near(parts[t], testing::fixture_tensor(fixture, t), 1e-5, t);
   expect_scalar_near(loss.total, testing::fixture_tensor(fixture, "total"), 1e-5, "total");
 
   loss.total.backward();
-  for (int m = 0; m < 3; ++m) {
+  for (size_t m = 0; m < 3; ++m) {
     const std::string p = "m" + std::to_string(m) + ".";
     const std::vector<std::pair<std::string, Tensor>> blocks = {
         {"z_inv", f[m].z_inv}, {"z_inf", f[m].z_inf}, {"z_irr", f[m].z_irr}, {"logits", f[m].logits}};
     for (const auto& [block, t] : blocks)
       testing::expect_close(t.grad(), testing::fixture_tensor(fixture, "grad." + p + block), 1e-6, 1e-4, "grad " + p + block);
   }
-  for (auto head : {std::make_pair("cl_aux", &method->cl_aux()), std::make_pair("cl_inf", &method->cl_inf()),
-                    std::make_pair("cl_irr", &method->cl_irr()), std::make_pair("cl_adv", &method->cl_adv())}) {
-    const std::string h = head.first;
-    testing::expect_close(head.second->weight.grad(), testing::fixture_tensor(fixture, "grad." + h + ".weight"), 1e-6,
-                          1e-4, "grad " + h + ".weight");
-    testing::expect_close(head.second->bias.grad(), testing::fixture_tensor(fixture, "grad." + h + ".bias"), 1e-6, 1e-4,
-                          "grad " + h + ".bias");
+  for (const auto& [head, linear] : named_heads) {
+    testing::expect_close(linear->weight.grad(), testing::fixture_tensor(fixture, "grad." + head + ".weight"), 1e-6, 1e-4,
+                          "grad " + head + ".weight");
+    testing::expect_close(linear->bias.grad(), testing::fixture_tensor(fixture, "grad." + head + ".bias"), 1e-6, 1e-4,
+                          "grad " + head + ".bias");
   }
 }
 
-TEST(DiscomKD, SwitchingATermOffRemovesItFromTotalAndGradients) {
+std::vector<Tensor> two_label_sets() {
+  return {Tensor::from_vector(std::vector<int64_t>{0, 1, 2}, {3}), Tensor::from_vector(std::vector<int64_t>{3, 3, 1}, {3})};
+}
+
+TEST(DiscomLoss, SwitchingATermOffRemovesItFromTotalAndGradients) {
   Generator gen(4);
-  std::vector<Tensor> labels = {Tensor::from_vector(std::vector<int64_t>{0, 1, 2}, {3}),
-                                Tensor::from_vector(std::vector<int64_t>{3, 3, 1}, {3})};
+  std::vector<Tensor> labels = two_label_sets();
+  models::DiscomHeads heads = models::DiscomHeads::make(2, kClasses);
   for (const std::string& off : kTermNames) {
-    auto method = build({{"loss", {{off, false}}}}, rgb_depth());
+    models::DiscomLossOptions options = loss_options({{"loss", {{off, false}}}});
     std::vector<DiscomBranchOutputs> f = leaf_features(2, gen);
-    std::vector<Tensor> leaves = leaves_of(*method, f);
-    LossTerms loss = method->loss_from_features(f, labels);
+    std::vector<Tensor> leaves = leaves_of(heads, f);
+    LossTerms loss = models::discom_loss(options, heads, f, labels);
     Terms parts = parts_of(loss);
     EXPECT_EQ(parts.size(), 4u) << off;
     EXPECT_FALSE(parts.count(off)) << off;
     loss.total.backward();
     std::vector<Tensor> grads = take_grads(leaves);
 
-    Terms hand = hand_terms(*method, f, labels);
+    Terms hand = hand_terms(heads, 1.0f, f, labels);
     Tensor expected;
     for (const std::string& t : kTermNames)
       if (t != off) expected = expected.defined() ? add(expected, hand[t]) : hand[t];
@@ -348,12 +366,11 @@ TEST(DiscomKD, SwitchingATermOffRemovesItFromTotalAndGradients) {
   }
 }
 
-TEST(DiscomKD, EachTermAloneTrainsOnlyWhatItReads) {
+TEST(DiscomLoss, EachTermAloneTrainsOnlyWhatItReads) {
   Generator gen(5);
-  std::vector<Tensor> labels = {Tensor::from_vector(std::vector<int64_t>{0, 1, 2}, {3}),
-                                Tensor::from_vector(std::vector<int64_t>{3, 3, 1}, {3})};
-  // Which head parameters (cl_aux, cl_inf, cl_irr, cl_adv: weight and bias) and which feature
-  // blocks (z_inv, z_inf, z_irr, logits) each term reaches.
+  std::vector<Tensor> labels = two_label_sets();
+  models::DiscomHeads heads = models::DiscomHeads::make(2, kClasses);
+  // Which heads (aux, inf, irr, adv) and which blocks (z_inv, z_inf, z_irr, logits) each term reaches.
   const std::map<std::string, std::pair<std::vector<bool>, std::vector<bool>>> reaches = {
       {"cl", {{0, 0, 0, 0}, {0, 0, 0, 1}}},  {"adv", {{0, 0, 0, 1}, {1, 0, 0, 0}}},
       {"mod", {{0, 1, 1, 0}, {0, 1, 1, 0}}}, {"aux", {{1, 0, 0, 0}, {1, 1, 0, 0}}},
@@ -361,38 +378,62 @@ TEST(DiscomKD, EachTermAloneTrainsOnlyWhatItReads) {
   for (const std::string& on : kTermNames) {
     nlohmann::json switches;
     for (const std::string& t : kTermNames) switches[t] = t == on;
-    auto method = build({{"loss", switches}}, rgb_depth());
+    models::DiscomLossOptions options = loss_options({{"loss", switches}});
     std::vector<DiscomBranchOutputs> f = leaf_features(2, gen);
-    std::vector<Tensor> leaves = leaves_of(*method, f);
-    LossTerms loss = method->loss_from_features(f, labels);
+    std::vector<Tensor> leaves = leaves_of(heads, f);
+    LossTerms loss = models::discom_loss(options, heads, f, labels);
     ASSERT_EQ(loss.parts.size(), 1u);
     EXPECT_EQ(loss.parts[0].first, on);
     loss.total.backward();
     std::vector<Tensor> grads = take_grads(leaves);
-    const auto& [heads, blocks] = reaches.at(on);
+    const auto& [head_reached, block_reached] = reaches.at(on);
     for (size_t h = 0; h < 4; ++h)
-      for (size_t k = 0; k < 2; ++k) EXPECT_EQ(grads[2 * h + k].defined(), heads[h]) << on << ": head " << h;
+      for (size_t k = 0; k < 2; ++k) EXPECT_EQ(grads[2 * h + k].defined(), head_reached[h]) << on << ": head " << h;
     for (size_t m = 0; m < 2; ++m)
-      for (size_t b = 0; b < 4; ++b) EXPECT_EQ(grads[8 + 4 * m + b].defined(), blocks[b]) << on << ": block " << b;
-    expect_scalar_near(loss.total, hand_terms(*method, f, labels)[on], 1e-6, on);
+      for (size_t b = 0; b < 4; ++b) EXPECT_EQ(grads[8 + 4 * m + b].defined(), block_reached[b]) << on << ": block " << b;
+    expect_scalar_near(loss.total, hand_terms(heads, 1.0f, f, labels)[on], 1e-6, on);
   }
 }
 
-TEST(DiscomKD, WeightsScaleTheTotalNotTheParts) {
+TEST(DiscomLoss, WeightsScaleTheTotalNotTheParts) {
   Generator gen(6);
-  std::vector<Tensor> labels = {Tensor::from_vector(std::vector<int64_t>{0, 1, 2}, {3}),
-                                Tensor::from_vector(std::vector<int64_t>{3, 3, 1}, {3})};
+  std::vector<Tensor> labels = two_label_sets();
+  models::DiscomHeads heads = models::DiscomHeads::make(2, kClasses);
   const std::map<std::string, double> weights = {{"cl", 2.0}, {"adv", 0.5}, {"mod", 0.0}, {"aux", 1.5}, {"orth", 3.0}};
-  auto method = build({{"weights", weights}}, rgb_depth());
+  models::DiscomLossOptions options = loss_options({{"weights", weights}});
   std::vector<DiscomBranchOutputs> f = leaf_features(2, gen);
-  LossTerms loss = method->loss_from_features(f, labels);
-  Terms parts = parts_of(loss), hand = hand_terms(*method, f, labels);
+  LossTerms loss = models::discom_loss(options, heads, f, labels);
+  Terms parts = parts_of(loss), hand = hand_terms(heads, 1.0f, f, labels);
   double expected = 0;
   for (const auto& [t, w] : weights) {
     expect_scalar_near(parts[t], hand[t], 1e-6, t);
     expected += w * hand[t].item();
   }
   EXPECT_NEAR(loss.total.item(), expected, 1e-5);
+}
+
+TEST(DiscomLoss, ModalityLabelsAreThePositionsAndHeadsAreMWay) {
+  // With M = 3 and Cl_inf, Cl_irr, Cl_adv biased hard towards one class, each modality's modality
+  // terms are small only when that class is its own index.
+  Generator gen(7);
+  models::DiscomHeads heads = models::DiscomHeads::make(3, kClasses);
+  EXPECT_EQ(heads.adv->weight.shape(), (Shape{3, kD}));
+  std::vector<DiscomBranchOutputs> f = leaf_features(3, gen);
+  std::vector<Tensor> labels = {two_label_sets()[0], two_label_sets()[1], two_label_sets()[0]};
+  models::DiscomLossOptions options = loss_options({{"loss", {{"cl", false}, {"aux", false}, {"orth", false}}}});
+  for (int64_t favoured = 0; favoured < 3; ++favoured) {
+    for (nn::Linear* head : {heads.inf.get(), heads.irr.get(), heads.adv.get()}) {
+      head->weight.copy_from(Tensor::zeros({3, kD}));
+      std::vector<float> bias(3, 0.0f);
+      bias[static_cast<size_t>(favoured)] = 20.0f;
+      head->bias.copy_from(Tensor::from_vector(bias, {3}));
+    }
+    Terms parts = parts_of(models::discom_loss(options, heads, f, labels));
+    // Per modality, CE of a head is ~0 for the favoured index and ~20 otherwise: 2 modalities miss
+    // in L_adv (one CE each) and in L_mod (two CEs each).
+    EXPECT_NEAR(parts["adv"].item(), 2 * 20.0, 1e-3) << favoured;
+    EXPECT_NEAR(parts["mod"].item(), 4 * 20.0, 1e-3) << favoured;
+  }
 }
 
 TEST(DiscomKD, GradientReversalNegatesTheAdversarialGradientIntoTheEncoder) {
@@ -455,7 +496,7 @@ TEST(DiscomKD, AdamStepsOnAFixedBatchLowerTheTotal) {
   options.lr = 1e-3;
   optim::Adam adam(method->trainable_parameters(), options);
   std::vector<float> totals;
-  for (int step = 0; step < 4; ++step) {
+  for (int step = 0; step < 3; ++step) {
     adam.zero_grad();
     LossTerms loss = method->training_loss(batch, TrainProgress{});
     totals.push_back(loss.total.item());
@@ -466,49 +507,86 @@ TEST(DiscomKD, AdamStepsOnAFixedBatchLowerTheTotal) {
   EXPECT_LT(totals.back(), totals.front() - 0.1f) << "first " << totals.front() << ", last " << totals.back();
 }
 
-TEST(DiscomKD, DeployableRoundTripForEveryRepresentation) {
+// make_deployable(spec) + the checkpoint's state reproduce the branch's logits; forward (only the
+// encoders the classifier reads) agrees with features().logits.
+void expect_round_trip(models::DiscomBranch& branch, const Tensor& x, const std::string& what) {
+  branch.eval();
+  NoGradGuard no_grad;
+  Tensor logits = branch.forward(x);
+  std::shared_ptr<models::Deployable> rebuilt = models::make_deployable(branch.spec());
+  rebuilt->load_state_dict(branch.state_dict(), /*strict=*/true, what);
+  rebuilt->eval();
+  testing::expect_close(rebuilt->forward(x), logits, 0, 0, what + ": rebuilt");
+  testing::expect_close(branch.features(x).logits, logits, 0, 0, what + ": features().logits");
+}
+
+TEST(DiscomKD, DeployableRoundTrip) {
   auto context = rgb_depth();
+  auto method = build({}, context);
   Generator gen(10);
   data::Batch batch = make_batch(context, {{0, 1, 2}, {3, 3, 1}}, gen);
-  const std::map<std::string, std::pair<int64_t, int64_t>> uses = {
-      {"both", {1, 1}}, {"inv_only", {1, 0}}, {"inf_only", {0, 1}}};
-  for (const auto& [features, use] : uses) {
-    auto method = build({{"features", features}}, context);
-    method->training_loss(batch, TrainProgress{});   // moves the batch-norm running statistics off their init
-    method->eval();
+  method->training_loss(batch, TrainProgress{});   // moves the batch-norm running statistics off their init
+  method->eval();
+  std::vector<Tensor> logits;
+  {
     NoGradGuard no_grad;
-    std::vector<Tensor> logits = method->predict(batch);
-    for (size_t m = 0; m < 2; ++m) {
-      const std::string output = context.modalities[m].name;
-      std::shared_ptr<models::Deployable> deployable = method->deployable(output);
-      ASSERT_NE(deployable, nullptr);
-      EXPECT_EQ(deployable.get(), &method->checkpoint_module(output));
-      models::DeploySpec spec = deployable->spec();
-      EXPECT_EQ(spec.architecture, "discom_branch");
-      EXPECT_EQ(spec.sizes.at("in_channels"), context.modalities[m].channels);
-      EXPECT_EQ(spec.sizes.at("num_classes"), kClasses);
-      EXPECT_EQ(spec.sizes.at("feature_dim"), kD);
-      EXPECT_EQ(spec.sizes.at("use_inv"), use.first) << features;
-      EXPECT_EQ(spec.sizes.at("use_inf"), use.second) << features;
-      EXPECT_EQ(method->branch(static_cast<int64_t>(m)).classifier().weight.shape(),
-                (Shape{kClasses, (use.first + use.second) * kD}));
-
-      std::shared_ptr<models::Deployable> rebuilt = models::make_deployable(spec);
-      rebuilt->load_state_dict(method->checkpoint_module(output).state_dict(), /*strict=*/true, "branch");
-      rebuilt->eval();
-      testing::expect_close(rebuilt->forward(batch.inputs[m]), logits[m], 0, 0, features + " " + output);
-      // forward (only the encoders the classifier reads) agrees with features().logits.
-      testing::expect_close(method->branch(static_cast<int64_t>(m)).features(batch.inputs[m]).logits, logits[m], 0, 0,
-                            features + " features");
-    }
+    logits = method->predict(batch);
   }
+  for (size_t m = 0; m < 2; ++m) {
+    const std::string output = context.modalities[m].name;
+    std::shared_ptr<models::Deployable> deployable = method->deployable(output);
+    ASSERT_NE(deployable, nullptr);
+    EXPECT_EQ(deployable.get(), &method->checkpoint_module(output));
+    models::DeploySpec spec = deployable->spec();
+    EXPECT_EQ(spec.architecture, "discom_branch");
+    const std::map<std::string, int64_t> sizes = {{"in_channels", context.modalities[m].channels},
+                                                  {"num_classes", kClasses},
+                                                  {"feature_dim", kD},
+                                                  {"use_inv", 1},
+                                                  {"use_inf", 1}};
+    EXPECT_EQ(spec.sizes, sizes);
+    NoGradGuard no_grad;
+    testing::expect_close(deployable->forward(batch.inputs[m]), logits[m], 0, 0, output + ": deployable vs predict");
+    expect_round_trip(method->branch(static_cast<int64_t>(m)), batch.inputs[m], output);
+  }
+}
+
+TEST(DiscomKD, RepresentationAblationsChangeOnlyTheClassifierInput) {
+  Generator gen(11);
+  Tensor x = testing::random_normal({kBatch, 1, kSize, kSize}, gen);
+  Tensor y = Tensor::from_vector(std::vector<int64_t>{0, 1, 2}, {3});
+  for (auto [representation, use_inv, use_inf] :
+       {std::make_tuple(models::DiscomRepresentation::InvOnly, 1, 0),
+        std::make_tuple(models::DiscomRepresentation::InfOnly, 0, 1)}) {
+    const std::string what = models::representation_name(representation);
+    models::DiscomBranch branch(1, kClasses, representation);
+    EXPECT_EQ(branch.classifier().weight.shape(), (Shape{kClasses, kD})) << what;
+    EXPECT_EQ(branch.spec().sizes.at("use_inv"), use_inv) << what;
+    EXPECT_EQ(branch.spec().sizes.at("use_inf"), use_inf) << what;
+    // Both encoders are still there and the classifier gets gradient only through the block it reads.
+    DiscomBranchOutputs f = branch.features(x);
+    EXPECT_EQ(f.z_irr.shape(), (Shape{kBatch, kD})) << what;
+    cross_entropy(f.logits, y).backward();
+    bool inv_reached = false, spec_reached = false;
+    for (const auto& [name, p] : branch.named_parameters()) {
+      if (!p.grad().defined()) continue;
+      inv_reached = inv_reached || name.rfind("enc_inv.", 0) == 0;
+      spec_reached = spec_reached || name.rfind("enc_spec.", 0) == 0;
+    }
+    EXPECT_EQ(inv_reached, use_inv == 1) << what;
+    EXPECT_EQ(spec_reached, use_inf == 1) << what;
+    expect_round_trip(branch, x, what);
+  }
+  // The method's "features" key reaches every branch.
+  auto method = build({{"features", "inf_only"}}, rgb_depth());
+  for (int64_t m = 0; m < 2; ++m) EXPECT_EQ(method->branch(m).spec().sizes.at("use_inv"), 0);
 }
 
 TEST(DiscomKD, ThreeModalitiesUseThreeWayHeads) {
   auto context = rgb_depth_thermal();
   auto method = build({}, context);
   EXPECT_EQ(method->num_modalities(), 3);
-  for (nn::Linear* head : {&method->cl_inf(), &method->cl_irr(), &method->cl_adv()})
+  for (const auto& head : {method->heads().inf, method->heads().irr, method->heads().adv})
     EXPECT_EQ(head->weight.shape(), (Shape{3, kD}));
   EXPECT_EQ(method->outputs().size(), 3u);
   Generator gen(11);
