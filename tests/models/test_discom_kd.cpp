@@ -4,8 +4,9 @@
 // configuration errors.
 //
 // Tolerances: a hand computation runs the same ops on the same tensors as the method, so they
-// agree to float32 rounding of the order of summation (1e-6 relative). Against PyTorch the terms
-// are sums of a few CE / cosine values over D = 256 features: float32 error ~1e-7 relative, held to 1e-5.
+// agree to float32 rounding of the order of summation (1e-6 relative). Against PyTorch (float32)
+// the terms differ by up to 1.1e-7 relative and the head gradients by up to 2.4e-7 absolute at
+// |g| ~ 1.3 (the feature gradients agree exactly): held to 1e-6 relative and 1e-6 + 1e-6·|g|.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -313,8 +314,8 @@ TEST(DiscomLoss, MatchesPyTorch) {
   }
   LossTerms loss = models::discom_loss(options, heads, f, labels);
   Terms parts = parts_of(loss);
-  for (const std::string& t : kTermNames) expect_scalar_near(parts[t], testing::fixture_tensor(fixture, t), 1e-5, t);
-  expect_scalar_near(loss.total, testing::fixture_tensor(fixture, "total"), 1e-5, "total");
+  for (const std::string& t : kTermNames) expect_scalar_near(parts[t], testing::fixture_tensor(fixture, t), 1e-6, t);
+  expect_scalar_near(loss.total, testing::fixture_tensor(fixture, "total"), 1e-6, "total");
 
   loss.total.backward();
   for (size_t m = 0; m < 3; ++m) {
@@ -322,12 +323,12 @@ TEST(DiscomLoss, MatchesPyTorch) {
     const std::vector<std::pair<std::string, Tensor>> blocks = {
         {"z_inv", f[m].z_inv}, {"z_inf", f[m].z_inf}, {"z_irr", f[m].z_irr}, {"logits", f[m].logits}};
     for (const auto& [block, t] : blocks)
-      testing::expect_close(t.grad(), testing::fixture_tensor(fixture, "grad." + p + block), 1e-6, 1e-4, "grad " + p + block);
+      testing::expect_close(t.grad(), testing::fixture_tensor(fixture, "grad." + p + block), 1e-6, 1e-6, "grad " + p + block);
   }
   for (const auto& [head, linear] : named_heads) {
-    testing::expect_close(linear->weight.grad(), testing::fixture_tensor(fixture, "grad." + head + ".weight"), 1e-6, 1e-4,
+    testing::expect_close(linear->weight.grad(), testing::fixture_tensor(fixture, "grad." + head + ".weight"), 1e-6, 1e-6,
                           "grad " + head + ".weight");
-    testing::expect_close(linear->bias.grad(), testing::fixture_tensor(fixture, "grad." + head + ".bias"), 1e-6, 1e-4,
+    testing::expect_close(linear->bias.grad(), testing::fixture_tensor(fixture, "grad." + head + ".bias"), 1e-6, 1e-6,
                           "grad " + head + ".bias");
   }
 }
@@ -577,9 +578,10 @@ TEST(DiscomKD, RepresentationAblationsChangeOnlyTheClassifierInput) {
     EXPECT_EQ(spec_reached, use_inf == 1) << what;
     expect_round_trip(branch, x, what);
   }
-  // The method's "features" key reaches every branch.
-  auto method = build({{"features", "inf_only"}}, rgb_depth());
-  for (int64_t m = 0; m < 2; ++m) EXPECT_EQ(method->branch(m).spec().sizes.at("use_inv"), 0);
+  // The method's "features" key selects the branches' representation.
+  io::Config config = io::Config::from_json({{"method", {{"features", "inf_only"}}}}, "test.json");
+  EXPECT_EQ(models::parse_discom_options(config.root().child("method"), rgb_depth()).representation,
+            models::DiscomRepresentation::InfOnly);
 }
 
 TEST(DiscomKD, ThreeModalitiesUseThreeWayHeads) {
