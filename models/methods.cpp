@@ -9,6 +9,7 @@
 #include "models/crodino_kd.h"
 #include "models/anyseg.h"
 #include "models/baselines.h"
+#include "models/discom_branch.h"
 
 namespace xmkd::models {
 
@@ -26,6 +27,7 @@ const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
       {"student", make_student},
       {"teacher", make_teacher},
       {"kd", make_kd_student},
+      {"discom_kd", make_discom_kd},
   };
   return table;
 }
@@ -37,6 +39,7 @@ const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table()
       {"anyseg_branch", make_anyseg_branch},
       {"resnet18_classifier", make_resnet18_classifier},
       {"segmenter", make_segmenter},
+      {"discom_branch", make_discom_branch},
   };
   return table;
 }
