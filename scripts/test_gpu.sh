@@ -11,21 +11,26 @@ cmake -S . -B build-gpu -G Ninja -DXMKD_CUDA=ON ${CMAKE_CUDA_ARCHITECTURES:+-DCM
 ninja -C build-gpu -j "$jobs"
 ./build-gpu/xmkd info
 
-status=0
-ctest --test-dir build-gpu --output-on-failure -j "$jobs" "$@" || status=$?
+log=build-gpu/ctest-gpu.log
+set +e
+ctest --test-dir build-gpu --output-on-failure -j "$jobs" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
 
-# Count the gpu-labelled tests, and those of them that skipped, from ctest's own records.
-log=build-gpu/Testing/Temporary/LastTest.log
-gpu_total=$(ctest --test-dir build-gpu -N -L gpu | sed -n 's/^Total Tests: *//p')
-gpu_skipped=$(ctest --test-dir build-gpu -L gpu --output-on-failure -j "$jobs" 2>&1 | grep -c "Skipped" || true)
-gpu_ran=$((gpu_total - gpu_skipped))
-echo "gpu tests: ${gpu_total} total, ${gpu_ran} ran, ${gpu_skipped} skipped; whole suite exit status ${status}"
+# The gpu label is exactly the tests whose name contains "Cuda" (tests/CMakeLists.txt); count
+# their result lines ("12/345 Test #12: CudaPool.MaxPool ....   Passed").
+result_lines() { grep -E "Test +#[0-9]+: [^ ]*Cuda[^ ]* " "$log" || true; }
+gpu_total=$(result_lines | wc -l)
+gpu_skipped=$(result_lines | grep -c "Skipped" || true)
+gpu_failed=$(result_lines | grep -Ec "Failed|Exception|Timeout|SEGFAULT|Not Run" || true)
+gpu_passed=$((gpu_total - gpu_skipped - gpu_failed))
+echo "gpu tests: ${gpu_total} total, ${gpu_passed} passed, ${gpu_failed} failed, ${gpu_skipped} skipped; suite exit status ${status}"
 if [ "${gpu_total}" -eq 0 ]; then
-  echo "FAIL: no gpu-labelled tests were registered" >&2
+  echo "FAIL: no gpu-labelled test ran (check the ctest arguments)" >&2
   exit 1
 fi
-if [ "${gpu_ran}" -eq 0 ]; then
-  echo "FAIL: every gpu-labelled test skipped (no CUDA device?)" >&2
+if [ "${gpu_skipped}" -eq "${gpu_total}" ]; then
+  echo "FAIL: every gpu-labelled test skipped: no CUDA device" >&2
   exit 1
 fi
 exit "${status}"
