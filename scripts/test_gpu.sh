@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds xmkd with the CUDA backend in build-gpu and runs the whole test suite, then checks that
-# the CPU-vs-CUDA tests (ctest label gpu) really ran: they skip without a device, and a GPU run
-# in which every one of them skipped is a failure, not a pass. Extra arguments go to ctest.
+# the CPU-vs-CUDA tests (ctest label gpu) really ran: they skip without a device, and a run in
+# which any of them skipped is a failure, not a pass. Extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/cuda/bin:$PATH"
@@ -29,8 +29,10 @@ if [ "${gpu_total}" -eq 0 ]; then
   echo "FAIL: no gpu-labelled test ran (check the ctest arguments)" >&2
   exit 1
 fi
-if [ "${gpu_skipped}" -eq "${gpu_total}" ]; then
-  echo "FAIL: every gpu-labelled test skipped: no CUDA device" >&2
+# A gpu test skips only without a device (a few, e.g. Tensor.CudaRequestWithoutCudaIsLoud, pass
+# either way), so any skip means the CUDA kernels were not exercised.
+if [ "${gpu_skipped}" -gt 0 ]; then
+  echo "FAIL: ${gpu_skipped} of ${gpu_total} gpu-labelled tests skipped: no CUDA device" >&2
   exit 1
 fi
 exit "${status}"
