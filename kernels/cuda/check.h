@@ -1,5 +1,8 @@
-// Every CUDA runtime call is checked: a failure throws xmkd::Error with the call, file and line.
+// Every CUDA runtime and cuBLAS call is checked: a failure throws xmkd::Error with the call, file
+// and line. XMKD_CUDA_CHECK_LAUNCH() after a <<<...>>> launch reports a bad launch configuration
+// (the kernel's own faults surface at the next synchronising call, which is checked too).
 #pragma once
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include "engine/error.h"
@@ -10,4 +13,14 @@
     if (err_ != cudaSuccess)                                                           \
       ::xmkd::fail("CUDA error ", cudaGetErrorName(err_), " (", cudaGetErrorString(err_), \
                    ") in ", #call, " at ", __FILE__, ":", __LINE__);                   \
+  } while (0)
+
+#define XMKD_CUDA_CHECK_LAUNCH() XMKD_CUDA_CHECK(cudaGetLastError())
+
+#define XMKD_CUBLAS_CHECK(call)                                                                     \
+  do {                                                                                              \
+    cublasStatus_t status_ = (call);                                                                \
+    if (status_ != CUBLAS_STATUS_SUCCESS)                                                           \
+      ::xmkd::fail("cuBLAS error ", cublasGetStatusName(status_), " (", cublasGetStatusString(status_), \
+                   ") in ", #call, " at ", __FILE__, ":", __LINE__);                                \
   } while (0)

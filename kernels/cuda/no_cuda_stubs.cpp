@@ -27,5 +27,7 @@ void memset_zero(void*, size_t) { no_cuda("memset_zero"); }
 void synchronize() { no_cuda("synchronize"); }
 void* host_malloc_pinned(size_t) { return nullptr; }   // callers fall back to ordinary memory
 void host_free_pinned(void*) { no_cuda("host_free_pinned"); }
+DeviceProperties device_properties(int) { no_cuda("device_properties"); }
+LibraryVersions library_versions() { return {"not built", "not built", "not built", "not built"}; }
 
 }  // namespace xmkd::cuda

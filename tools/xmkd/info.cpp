@@ -5,12 +5,38 @@
 #include <cstdio>
 
 #include "engine/device.h"
+#include "kernels/cuda/runtime.h"
 #include "tools/xmkd/commands.h"
 
 extern "C" char* openblas_get_config(void);
 extern "C" int openblas_get_parallel(void);   // 0 sequential, 1 pthreads, 2 OpenMP
 
 namespace xmkd::cli {
+namespace {
+
+double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
+
+void print_cuda() {
+  if (!built_with_cuda()) {
+    std::printf("  cuda: built without CUDA\n");
+    return;
+  }
+  const cuda::LibraryVersions v = cuda::library_versions();
+  std::printf("  cuda: driver %s, runtime %s, cuBLAS %s, cuDNN %s\n", v.driver.c_str(), v.runtime.c_str(),
+              v.cublas.c_str(), v.cudnn.c_str());
+  const int n = cuda::device_count();
+  if (n == 0) {
+    std::printf("  cuda device: no device\n");
+    return;
+  }
+  for (int d = 0; d < n; ++d) {
+    const cuda::DeviceProperties p = cuda::device_properties(d);
+    std::printf("  cuda device %d: %s, compute capability %d.%d, memory %.1f GiB total, %.1f GiB free\n", d,
+                p.name.c_str(), p.major, p.minor, gib(p.total_bytes), gib(p.free_bytes));
+  }
+}
+
+}  // namespace
 
 void register_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print the build's backends, devices and library versions");
@@ -19,8 +45,7 @@ void register_info(CLI::App& app) {
     const int parallel = openblas_get_parallel();
     std::printf("  cpu: %d OpenMP threads; OpenBLAS %s (%s)\n", omp_get_max_threads(), openblas_get_config(),
                 parallel == 2 ? "OpenMP build" : parallel == 1 ? "pthreads build: expect contention" : "sequential");
-    std::printf("  cuda backend: %s\n", built_with_cuda() ? "compiled" : "not compiled");
-    std::printf("  cuda device: %s\n", cuda_available() ? "present" : "none");
+    print_cuda();
   });
 }
 

@@ -1,0 +1,153 @@
+// Batch normalisation (kernels/defs/norm.def); the derivation is in kernels/cpu/batchnorm.cpp.
+// Layout x: (N,C,inner); channel c owns the n = N·inner values x[(m·C + c)·inner + i] with
+// m < N, i < inner (element j of the channel: m = j / inner, i = j % inner).
+//
+// Geometry: training forward and backward use one block per channel. The block first reduces
+// the channel's sums in double (block_reduce: warp shuffles, then the warp sums), thread 0 turns
+// them into the per-channel constants and writes them, and the whole block then applies them to
+// the channel's values: one fused kernel, x read twice, no scratch. The statistics use the CPU's
+// shifted sums (shift = the channel's first value), so mean and variance agree with it to
+// double rounding; the element-wise formulas are the CPU's, term by term.
+// Inference forward: one thread per channel for the constants, then one thread per element.
+#include <cmath>
+
+#include "kernels/cuda/launch.cuh"
+#include "kernels/kernels.h"
+
+namespace xmkd::cuda {
+namespace {
+
+__device__ int64_t channel_offset(int64_t j, int64_t C, int64_t c, int64_t inner) {
+  return ((j / inner) * C + c) * inner + j % inner;
+}
+
+__global__ void batchnorm_forward_training_kernel(int64_t N, int64_t C, int64_t inner, const float* x,
+                                                  const float* weight, const float* bias, float* running_mean,
+                                                  float* running_var, float momentum, float eps, float* y,
+                                                  float* save_mean, float* save_invstd) {
+  const int64_t c = blockIdx.x, n = N * inner;
+  const double count = static_cast<double>(n);
+  const float shift = x[c * inner];
+  double sum = 0.0, sum_sq = 0.0;
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const double d = static_cast<double>(x[channel_offset(j, C, c, inner)]) - shift;
+    sum += d;
+    sum_sq += d * d;
+  }
+  sum = block_sum(sum);
+  sum_sq = block_sum(sum_sq);
+
+  // Every thread derives the same constants from the same sums; thread 0 writes them.
+  const double shifted_mean = sum / count;
+  const double raw_var = sum_sq / count - shifted_mean * shifted_mean;
+  const double var = raw_var < 0.0 ? 0.0 : raw_var;   // std::max(raw_var, 0.0), NaN kept
+  const float mean_f = static_cast<float>(shift + shifted_mean);
+  const float invstd = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+  if (threadIdx.x == 0) {
+    save_mean[c] = mean_f;
+    save_invstd[c] = invstd;
+    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean_f;
+    if (running_var) {
+      const float unbiased = static_cast<float>(var * count / (count - 1.0));
+      running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+    }
+  }
+  const float a = weight[c] * invstd, b = bias[c];
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const int64_t k = channel_offset(j, C, c, inner);
+    y[k] = (x[k] - mean_f) * a + b;
+  }
+}
+
+__global__ void batchnorm_inference_stats_kernel(int64_t C, const float* running_mean, const float* running_var,
+                                                 float eps, float* save_mean, float* save_invstd) {
+  XMKD_GRID_STRIDE(c, C) {
+    save_mean[c] = running_mean[c];
+    save_invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
+  }
+}
+
+__global__ void batchnorm_inference_apply_kernel(int64_t total, int64_t C, int64_t inner, const float* x,
+                                                 const float* weight, const float* bias, const float* save_mean,
+                                                 const float* save_invstd, float* y) {
+  XMKD_GRID_STRIDE(k, total) {
+    const int64_t c = (k / inner) % C;
+    y[k] = (x[k] - save_mean[c]) * (weight[c] * save_invstd[c]) + bias[c];
+  }
+}
+
+// Σ g and Σ g·(x - μ) per channel, then dweight, dbias and dx from them (see norm.def).
+__global__ void batchnorm_backward_kernel(int64_t N, int64_t C, int64_t inner, bool training, bool need_sums,
+                                          const float* x, const float* dy, const float* weight,
+                                          const float* save_mean, const float* save_invstd, float* dx,
+                                          float* dweight, float* dbias) {
+  const int64_t c = blockIdx.x, n = N * inner;
+  const double count = static_cast<double>(n);
+  const float mean = save_mean[c], invstd = save_invstd[c];
+  double sum_dy = 0.0, sum_dy_xc = 0.0;
+  if (need_sums) {
+    for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+      const int64_t k = channel_offset(j, C, c, inner);
+      sum_dy += dy[k];
+      sum_dy_xc += static_cast<double>(dy[k]) * (x[k] - mean);
+    }
+    sum_dy = block_sum(sum_dy);
+    sum_dy_xc = block_sum(sum_dy_xc);
+  }
+  const double sum_dy_xhat = sum_dy_xc * invstd;
+  if (threadIdx.x == 0) {
+    if (dweight) dweight[c] = static_cast<float>(sum_dy_xhat);
+    if (dbias) dbias[c] = static_cast<float>(sum_dy);
+  }
+  if (!dx) return;
+  const float k_c = weight[c] * invstd;
+  if (training) {
+    const float mean_dy = static_cast<float>(sum_dy / count);
+    const float xc_coef = static_cast<float>(invstd * sum_dy_xhat / count);
+    for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+      const int64_t k = channel_offset(j, C, c, inner);
+      dx[k] = k_c * (dy[k] - mean_dy - (x[k] - mean) * xc_coef);
+    }
+  } else {
+    for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+      const int64_t k = channel_offset(j, C, c, inner);
+      dx[k] = k_c * dy[k];
+    }
+  }
+}
+
+unsigned channel_blocks(int64_t C) {
+  XMKD_CHECK(C < (int64_t{1} << 31), "batch_norm: ", C, " channels exceed the CUDA grid");
+  return static_cast<unsigned>(C);
+}
+
+}  // namespace
+
+void batchnorm_forward_training(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
+                                const float* bias, float* running_mean, float* running_var, float momentum,
+                                float eps, float* y, float* save_mean, float* save_invstd) {
+  if (C == 0) return;
+  batchnorm_forward_training_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(
+      N, C, inner, x, weight, bias, running_mean, running_var, momentum, eps, y, save_mean, save_invstd);
+  XMKD_CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
+                                 const float* bias, const float* running_mean, const float* running_var, float eps,
+                                 float* y, float* save_mean, float* save_invstd) {
+  XMKD_LAUNCH_OVER(C, batchnorm_inference_stats_kernel, C, running_mean, running_var, eps, save_mean, save_invstd);
+  XMKD_LAUNCH_OVER(N * C * inner, batchnorm_inference_apply_kernel, N * C * inner, C, inner, x, weight, bias,
+                   save_mean, save_invstd, y);
+}
+
+void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, const float* x, const float* dy,
+                        const float* weight, const float* save_mean, const float* save_invstd, float* dx,
+                        float* dweight, float* dbias) {
+  if (C == 0) return;
+  const bool need_sums = training ? dx != nullptr || dweight || dbias : dweight || dbias;
+  batchnorm_backward_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(
+      N, C, inner, training, need_sums, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
+  XMKD_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace xmkd::cuda
