@@ -6,9 +6,9 @@
 
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
-#include "models/crodino_kd.h"
 #include "models/anyseg.h"
 #include "models/baselines.h"
+#include "models/crodino_kd.h"
 #include "models/discom_branch.h"
 
 namespace xmkd::models {
@@ -21,13 +21,13 @@ using DeployableBuilder = std::shared_ptr<Deployable> (*)(const DeploySpec&);
 // One line per method; the builder reads the rest of the section.
 const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
   static const std::vector<std::pair<std::string, MethodBuilder>> table = {
-      {"crodino_kd", make_crodino_kd},
-      {"anyseg_teacher", make_anyseg_teacher},
-      {"anyseg_student", make_anyseg_student},
       {"student", make_student},
       {"teacher", make_teacher},
       {"kd", make_kd_student},
       {"discom_kd", make_discom_kd},
+      {"crodino_kd", make_crodino_kd},
+      {"anyseg_teacher", make_anyseg_teacher},
+      {"anyseg_student", make_anyseg_student},
   };
   return table;
 }
@@ -35,11 +35,11 @@ const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
 // One line per deployable architecture (a single-modality network `xmkd predict` can run).
 const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table() {
   static const std::vector<std::pair<std::string, DeployableBuilder>> table = {
-      {"crodino_branch", make_crodino_branch},
-      {"anyseg_branch", make_anyseg_branch},
       {"resnet18_classifier", make_resnet18_classifier},
       {"segmenter", make_segmenter},
       {"discom_branch", make_discom_branch},
+      {"crodino_branch", make_crodino_branch},
+      {"anyseg_branch", make_anyseg_branch},
   };
   return table;
 }
