@@ -1,4 +1,4 @@
-// CroDiNo-KD (METHODS.md §3; docs/methods_crodino.md says what xmkd computes and why): one
+// CroDiNo-KD (METHODS.md §3; docs/methods.md says what xmkd computes and why): one
 // encoder-decoder per modality whose bottleneck is split into modality-invariant and
 // modality-specific features, trained together without a teacher.
 //

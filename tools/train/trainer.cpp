@@ -410,6 +410,7 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
   io::ConfigNode run_node = root.child("run");
   const std::string default_dir = str_cat("runs/", s.name, "-", s.method_name, "-seed", s.seed);
   const std::string configured_dir = run_node.get_string("dir", default_dir);
+  run_node.get_string("label", "");   // the column name `xmkd report` gives this run (default: the method)
   s.run_dir = resume_dir.empty() ? configured_dir : resume_dir;
   s.files = models::RunFiles{s.run_dir};
 

@@ -13,6 +13,7 @@ void register_export(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_report(CLI::App& app);
 
 // The program's exit status once the subcommand returns (0 unless a subcommand sets it, e.g.
 // 130 for a training run stopped by Ctrl-C).

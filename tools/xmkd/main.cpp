@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   xmkd::cli::register_predict(app);
   xmkd::cli::register_train(app);
   xmkd::cli::register_eval(app);
+  xmkd::cli::register_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
