@@ -37,6 +37,13 @@ runs() { for s in "${seeds[@]}"; do for n in "$@"; do [[ -f $root/$n-seed$s/eval
 train student-rgb student $c/${p}_student.json --set method.modality=rgb
 train student-depth student $c/${p}_student.json --set method.modality=depth
 train teacher teacher $c/${p}_teacher.json
+if [[ $task == classification ]]; then
+  train discom_kd discom_kd $c/cls_discom_kd.json
+else
+  train crodino_kd crodino_kd $c/seg_crodino_kd.json
+  train anyseg_teacher anyseg_teacher $c/seg_anyseg_teacher.json
+  train anyseg_student anyseg_student $c/seg_anyseg_student.json --set method.teacher.run=$root/anyseg_teacher-seedSEED
+fi
 kd_names=()
 for kind in kdv1 kdv2 dkd ctkd mlkd; do
   for lskd in false true; do
@@ -49,7 +56,6 @@ for kind in kdv1 kdv2 dkd ctkd mlkd; do
   done
 done
 if [[ $task == classification ]]; then
-  train discom_kd discom_kd $c/cls_discom_kd.json
   for term in adv mod aux orth; do
     train discom_kd-no_$term "w/o L_$term" $c/cls_discom_kd.json --set method.loss.$term=false
   done
@@ -61,9 +67,6 @@ if [[ $task == classification ]]; then
   build/xmkd report $(runs student-rgb student-depth discom_kd discom_kd-no_adv discom_kd-no_mod discom_kd-no_aux \
     discom_kd-no_orth discom_kd-inv_only discom_kd-inf_only)
 else
-  train crodino_kd crodino_kd $c/seg_crodino_kd.json
-  train anyseg_teacher anyseg_teacher $c/seg_anyseg_teacher.json
-  train anyseg_student anyseg_student $c/seg_anyseg_student.json --set method.teacher.run=$root/anyseg_teacher-seedSEED
   echo "## Students, teacher, distilled students, CroDiNo-KD (test mIoU x100)"
   build/xmkd report $(runs student-rgb student-depth teacher "${kd_names[@]}" crodino_kd)
   echo "## AnySeg per modality subset (test mIoU x100)"
