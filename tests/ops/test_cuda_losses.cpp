@@ -318,7 +318,7 @@ void expect_distiller_matches(const std::string& what, const DistillOptions& opt
                               const Tensor& teacher, const Tensor& labels) {
   Distiller cpu(options), gpu(options);
   gpu.to(Device::CUDA);
-  Tensor s_cpu = student.clone().set_requires_grad(true), s_gpu = student.to(Device::CUDA).set_requires_grad(true);
+  Tensor s_cpu = student.clone().set_requires_grad(true), s_gpu = student.to(Device::CUDA).clone().set_requires_grad(true);
   LossTerms l_cpu = cpu.loss(s_cpu, teacher, labels, some_progress());
   LossTerms l_gpu = gpu.loss(s_gpu, teacher.to(Device::CUDA), labels.to(Device::CUDA), some_progress());
   ASSERT_EQ(l_gpu.total.device(), Device::CUDA) << what;
