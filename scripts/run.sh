@@ -2,7 +2,7 @@
 # The main job: builds xmkd, trains on the built-in synthetic RGB-D benchmark (generated on the
 # fly from its seed) the two unimodal students (RGB, depth) and DisCoM-KD, then prints the test
 # weighted F1 of each deployable single-modality network: student vs DisCoM-KD, per modality.
-# About ten minutes on a 2-core CPU; on a machine with a GPU pass --device cuda.
+# About 13 minutes on a 2-core CPU; on a machine with a GPU pass --device cuda.
 #   scripts/run.sh [--device cpu|cuda] [any xmkd train option, e.g. --set train.epochs=20]
 set -euo pipefail
 cd "$(dirname "$0")/.."
