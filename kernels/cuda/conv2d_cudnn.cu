@@ -1,0 +1,251 @@
+// Convolution through cuDNN: the "cudnn" backend of kernels/cuda/conv_backend.h, in FP32.
+//
+// Per device and geometry a Plan is built once and cached for the process: the x / y / bias
+// tensor, filter and convolution descriptors, and for each pass the algorithm cuDNN's heuristics
+// (cudnnGet*Algorithm_v7) rank first among the usable ones, with its workspace size. Usable:
+//   deterministic (no atomics: the same inputs give the same bits, like the other backends);
+//   FP32 arithmetic: the convolution descriptor's math type is CUDNN_FMA_MATH, which rules out
+//     TF32 tensor cores, and algorithms reporting tensor-op math are skipped;
+//   not FFT-based: an FFT conv's error scales with the magnitude of the whole map, not with each
+//     output's own Σ|w·x| as a direct sum's does.
+// When none qualifies, the plain implicit-GEMM algorithm of the pass (always supported,
+// deterministic) is used. The workspace comes from the engine's caching allocator for the call
+// and goes back once the call is queued: every kernel runs on the one stream, which orders the
+// block's next use after this one.
+// Bias: cudnnAddTensor (forward, y += bias) and cudnnConvolutionBackwardBias (db).
+#include <array>
+#include <climits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/allocator.h"
+#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/runtime.h"
+
+#ifdef XMKD_WITH_CUDNN
+#include <cudnn.h>
+
+#define XMKD_CUDNN_CHECK(call)                                                                                 \
+  do {                                                                                                         \
+    cudnnStatus_t status_ = (call);                                                                            \
+    if (status_ != CUDNN_STATUS_SUCCESS)                                                                       \
+      ::xmkd::fail("cuDNN error ", cudnnGetErrorString(status_), " in ", #call, " at ", __FILE__, ":", __LINE__); \
+  } while (0)
+
+namespace xmkd::cuda {
+namespace {
+
+constexpr int kMaxDevices = 64;
+
+int current_device() {
+  int device = 0;
+  XMKD_CUDA_CHECK(cudaGetDevice(&device));
+  XMKD_CHECK(device < kMaxDevices, "CUDA device ", device, " is beyond the ", kMaxDevices, " xmkd supports");
+  return device;
+}
+
+// The cuDNN handle of each device, bound to the backend's stream; kept for the process.
+cudnnHandle_t cudnn_handle() {
+  static std::once_flag once[kMaxDevices];
+  static cudnnHandle_t handles[kMaxDevices];
+  const int device = current_device();
+  std::call_once(once[device], [device] {
+    XMKD_CUDNN_CHECK(cudnnCreate(&handles[device]));
+    XMKD_CUDNN_CHECK(cudnnSetStream(handles[device], stream()));
+  });
+  return handles[device];
+}
+
+int to_int(int64_t v) {
+  XMKD_CHECK(v <= INT_MAX, "conv2d (cuDNN): size ", v, " exceeds cuDNN's 32-bit sizes");
+  return static_cast<int>(v);
+}
+
+template <class Perf>
+bool fp32_deterministic(const Perf& perf) {
+  return perf.status == CUDNN_STATUS_SUCCESS && perf.determinism == CUDNN_DETERMINISTIC &&
+         perf.mathType != CUDNN_TENSOR_OP_MATH && perf.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+struct Plan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnConvolutionFwdAlgo_t forward = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  cudnnConvolutionBwdDataAlgo_t backward_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  cudnnConvolutionBwdFilterAlgo_t backward_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+  size_t forward_bytes = 0, backward_data_bytes = 0, backward_filter_bytes = 0;
+};
+
+void choose_forward(cudnnHandle_t handle, Plan& plan) {
+  int count = 0, returned = 0;
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &count));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(static_cast<size_t>(count));
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, plan.x, plan.w, plan.conv, plan.y, count,
+                                                          &returned, perfs.data()));
+  for (int i = 0; i < returned; ++i) {
+    const cudnnConvolutionFwdAlgo_t algo = perfs[i].algo;
+    if (fp32_deterministic(perfs[i]) && algo != CUDNN_CONVOLUTION_FWD_ALGO_FFT &&
+        algo != CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING) {
+      plan.forward = algo;
+      break;
+    }
+  }
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle, plan.x, plan.w, plan.conv, plan.y, plan.forward,
+                                                           &plan.forward_bytes));
+}
+
+void choose_backward_data(cudnnHandle_t handle, Plan& plan) {
+  int count = 0, returned = 0;
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &count));
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(static_cast<size_t>(count));
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, plan.w, plan.y, plan.conv, plan.x, count,
+                                                               &returned, perfs.data()));
+  for (int i = 0; i < returned; ++i) {
+    const cudnnConvolutionBwdDataAlgo_t algo = perfs[i].algo;
+    if (fp32_deterministic(perfs[i]) && algo != CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT &&
+        algo != CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING) {
+      plan.backward_data = algo;
+      break;
+    }
+  }
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, plan.w, plan.y, plan.conv, plan.x,
+                                                                plan.backward_data, &plan.backward_data_bytes));
+}
+
+void choose_backward_filter(cudnnHandle_t handle, Plan& plan) {
+  int count = 0, returned = 0;
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &count));
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perfs(static_cast<size_t>(count));
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, plan.x, plan.y, plan.conv, plan.w, count,
+                                                                 &returned, perfs.data()));
+  for (int i = 0; i < returned; ++i) {
+    const cudnnConvolutionBwdFilterAlgo_t algo = perfs[i].algo;
+    if (fp32_deterministic(perfs[i]) && algo != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT &&
+        algo != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING) {
+      plan.backward_filter = algo;
+      break;
+    }
+  }
+  XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, plan.x, plan.y, plan.conv, plan.w,
+                                                                  plan.backward_filter, &plan.backward_filter_bytes));
+}
+
+std::unique_ptr<Plan> make_plan(cudnnHandle_t handle, const Conv2dGeometry& g) {
+  auto plan = std::make_unique<Plan>();
+  Plan& p = *plan;
+  XMKD_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.x));
+  XMKD_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.y));
+  XMKD_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.bias));
+  XMKD_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p.w));
+  XMKD_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p.conv));
+  XMKD_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(g.N), to_int(g.C),
+                                              to_int(g.H), to_int(g.W)));
+  XMKD_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(g.N), to_int(g.K),
+                                              to_int(g.P), to_int(g.Q)));
+  XMKD_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p.bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, to_int(g.K), 1, 1));
+  XMKD_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(g.K), to_int(g.C),
+                                              to_int(g.R), to_int(g.S)));
+  XMKD_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p.conv, to_int(g.pad), to_int(g.pad), to_int(g.stride),
+                                                   to_int(g.stride), to_int(g.dilation), to_int(g.dilation),
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  XMKD_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH));
+  int n = 0, k = 0, h = 0, w = 0;
+  XMKD_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &n, &k, &h, &w));
+  XMKD_CHECK(n == g.N && k == g.K && h == g.P && w == g.Q, "conv2d (cuDNN): output (", n, ",", k, ",", h, ",", w,
+             ") differs from the op's (", g.N, ",", g.K, ",", g.P, ",", g.Q, ")");
+  choose_forward(handle, p);
+  choose_backward_data(handle, p);
+  choose_backward_filter(handle, p);
+  return plan;
+}
+
+// The plan of this device and geometry, built on first use.
+const Plan& plan_for(cudnnHandle_t handle, const Conv2dGeometry& g) {
+  using Key = std::array<int64_t, 13>;
+  static std::mutex mutex;
+  static std::map<Key, std::unique_ptr<Plan>> plans;   // kept for the process, like the handles
+  const Key key{current_device(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.stride, g.pad, g.dilation};
+  std::lock_guard<std::mutex> lock(mutex);
+  std::unique_ptr<Plan>& plan = plans[key];
+  if (!plan) plan = make_plan(handle, g);
+  return *plan;
+}
+
+// Device scratch from the caching allocator for one call (nullptr for 0 bytes).
+class Workspace {
+ public:
+  explicit Workspace(size_t bytes) : bytes_(bytes), ptr_(bytes ? allocate(Device::CUDA, bytes) : nullptr) {}
+  ~Workspace() {
+    if (ptr_) deallocate(Device::CUDA, ptr_, bytes_);
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  void* get() const { return ptr_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  size_t bytes_;
+  void* ptr_;
+};
+
+const float kOne = 1.0f, kZero = 0.0f;
+
+}  // namespace
+
+bool cudnn_compiled() { return true; }
+
+void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  if (g.N == 0) return;
+  cudnnHandle_t handle = cudnn_handle();
+  const Plan& p = plan_for(handle, g);
+  Workspace ws(p.forward_bytes);
+  XMKD_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, p.x, x, p.w, w, p.conv, p.forward, ws.get(), ws.bytes(),
+                                           &kZero, p.y, y));
+  if (bias) XMKD_CUDNN_CHECK(cudnnAddTensor(handle, &kOne, p.bias, bias, &kOne, p.y, y));
+}
+
+void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
+  if (g.N == 0) return;
+  cudnnHandle_t handle = cudnn_handle();
+  const Plan& p = plan_for(handle, g);
+  Workspace ws(p.backward_data_bytes);
+  XMKD_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, p.w, w, p.y, dy, p.conv, p.backward_data, ws.get(),
+                                                ws.bytes(), &kZero, p.x, dx));
+}
+
+void conv2d_backward_weight_cudnn(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) {
+  if (g.N == 0) {   // cuDNN rejects an empty batch; the sums over it are 0
+    if (dw) memset_zero(dw, sizeof(float) * g.K * g.C * g.R * g.S);
+    if (db) memset_zero(db, sizeof(float) * g.K);
+    return;
+  }
+  cudnnHandle_t handle = cudnn_handle();
+  const Plan& p = plan_for(handle, g);
+  if (db) XMKD_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &kOne, p.y, dy, &kZero, p.bias, db));
+  if (!dw) return;
+  Workspace ws(p.backward_filter_bytes);
+  XMKD_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &kOne, p.x, x, p.y, dy, p.conv, p.backward_filter,
+                                                  ws.get(), ws.bytes(), &kZero, p.w, dw));
+}
+
+}  // namespace xmkd::cuda
+
+#else  // built without cuDNN
+
+namespace xmkd::cuda {
+namespace {
+[[noreturn]] void no_cudnn() { fail("xmkd was built without cuDNN: use XMKD_CONV_BACKEND=handwritten"); }
+}  // namespace
+
+bool cudnn_compiled() { return false; }
+void conv2d_forward_cudnn(const Conv2dGeometry&, const float*, const float*, const float*, float*) { no_cudnn(); }
+void conv2d_backward_data_cudnn(const Conv2dGeometry&, const float*, const float*, float*) { no_cudnn(); }
+void conv2d_backward_weight_cudnn(const Conv2dGeometry&, const float*, const float*, float*, float*) { no_cudnn(); }
+
+}  // namespace xmkd::cuda
+
+#endif
