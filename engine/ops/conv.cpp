@@ -4,7 +4,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/conv2d.h"
-#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/backends.h"
 
 namespace xmkd {
 namespace {
@@ -35,7 +35,7 @@ Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv
 
 Tensor conv2d_workspace(const Conv2dGeometry& g, Device device) {
   // Sized for the path the shape takes on the device: Winograd or im2col on the CPU, the
-  // current conv backend's on CUDA (kernels/cuda/conv_backend.h); empty when unused.
+  // current conv backend's on CUDA (kernels/cuda/backends.h); empty when unused.
   const int64_t floats = device == Device::CUDA ? cuda::conv2d_workspace_size(g) : cpu::conv2d_workspace_size(g);
   return Tensor::empty({floats}, DType::Float32, device);
 }

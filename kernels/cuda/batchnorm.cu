@@ -1,4 +1,5 @@
-// Batch normalisation (kernels/defs/norm.def); the derivation is in kernels/cpu/batchnorm.cpp.
+// Batch normalisation (kernels/defs/norm.def), the "handwritten" backend of kernels/cuda/backends.h;
+// the derivation is in kernels/cpu/batchnorm.cpp.
 // Layout x: (N,C,inner); channel c owns the n = N·inner values x[(m·C + c)·inner + i] with
 // m < N, i < inner (element j of the channel: m = j / inner, i = j % inner).
 //
@@ -11,6 +12,7 @@
 // Inference forward: one thread per channel for the constants, then one thread per element.
 #include <cmath>
 
+#include "kernels/cuda/backends.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/kernels.h"
 
@@ -123,26 +125,33 @@ unsigned channel_blocks(int64_t C) {
 
 }  // namespace
 
-void batchnorm_forward_training(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
-                                const float* bias, float* running_mean, float* running_var, float momentum,
-                                float eps, float* y, float* save_mean, float* save_invstd) {
+void batchnorm_inference_constants(int64_t C, const float* running_mean, const float* running_var, float eps,
+                                   float* save_mean, float* save_invstd) {
+  XMKD_LAUNCH_OVER(C, batchnorm_inference_stats_kernel, C, running_mean, running_var, eps, save_mean, save_invstd);
+}
+
+void batchnorm_forward_training_handwritten(int64_t N, int64_t C, int64_t inner, const float* x,
+                                            const float* weight, const float* bias, float* running_mean,
+                                            float* running_var, float momentum, float eps, float* y,
+                                            float* save_mean, float* save_invstd) {
   if (C == 0) return;
   batchnorm_forward_training_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(
       N, C, inner, x, weight, bias, running_mean, running_var, momentum, eps, y, save_mean, save_invstd);
   XMKD_CUDA_CHECK_LAUNCH();
 }
 
-void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
-                                 const float* bias, const float* running_mean, const float* running_var, float eps,
-                                 float* y, float* save_mean, float* save_invstd) {
-  XMKD_LAUNCH_OVER(C, batchnorm_inference_stats_kernel, C, running_mean, running_var, eps, save_mean, save_invstd);
+void batchnorm_forward_inference_handwritten(int64_t N, int64_t C, int64_t inner, const float* x,
+                                             const float* weight, const float* bias, const float* running_mean,
+                                             const float* running_var, float eps, float* y, float* save_mean,
+                                             float* save_invstd) {
+  batchnorm_inference_constants(C, running_mean, running_var, eps, save_mean, save_invstd);
   XMKD_LAUNCH_OVER(N * C * inner, batchnorm_inference_apply_kernel, N * C * inner, C, inner, x, weight, bias,
                    save_mean, save_invstd, y);
 }
 
-void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, const float* x, const float* dy,
-                        const float* weight, const float* save_mean, const float* save_invstd, float* dx,
-                        float* dweight, float* dbias) {
+void batchnorm_backward_handwritten(int64_t N, int64_t C, int64_t inner, bool training, const float* x,
+                                    const float* dy, const float* weight, const float* save_mean,
+                                    const float* save_invstd, float* dx, float* dweight, float* dbias) {
   if (C == 0) return;
   const bool need_sums = training ? dx != nullptr || dweight || dbias : dweight || dbias;
   batchnorm_backward_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(

@@ -1,4 +1,4 @@
-// Convolution through cuDNN: the "cudnn" backend of kernels/cuda/conv_backend.h, in FP32.
+// Convolution through cuDNN: the "cudnn" backend of kernels/cuda/backends.h, in FP32.
 //
 // Per device and geometry a Plan is built once and cached for the process: the x / y / bias
 // tensor, filter and convolution descriptors, and for each pass the algorithm cuDNN's heuristics
@@ -14,55 +14,22 @@
 // block's next use after this one.
 // Bias: cudnnAddTensor (forward, y += bias) and cudnnConvolutionBackwardBias (db).
 #include <array>
-#include <climits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
-#include "engine/allocator.h"
-#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/backends.h"
+#include "kernels/cuda/cudnn_support.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/runtime.h"
 
 #ifdef XMKD_WITH_CUDNN
-#include <cudnn.h>
-
-#define XMKD_CUDNN_CHECK(call)                                                                                 \
-  do {                                                                                                         \
-    cudnnStatus_t status_ = (call);                                                                            \
-    if (status_ != CUDNN_STATUS_SUCCESS)                                                                       \
-      ::xmkd::fail("cuDNN error ", cudnnGetErrorString(status_), " in ", #call, " at ", __FILE__, ":", __LINE__); \
-  } while (0)
 
 namespace xmkd::cuda {
 namespace {
 
-constexpr int kMaxDevices = 64;
-
-int current_device() {
-  int device = 0;
-  XMKD_CUDA_CHECK(cudaGetDevice(&device));
-  XMKD_CHECK(device < kMaxDevices, "CUDA device ", device, " is beyond the ", kMaxDevices, " xmkd supports");
-  return device;
-}
-
-// The cuDNN handle of each device, bound to the backend's stream; kept for the process.
-cudnnHandle_t cudnn_handle() {
-  static std::once_flag once[kMaxDevices];
-  static cudnnHandle_t handles[kMaxDevices];
-  const int device = current_device();
-  std::call_once(once[device], [device] {
-    XMKD_CUDNN_CHECK(cudnnCreate(&handles[device]));
-    XMKD_CUDNN_CHECK(cudnnSetStream(handles[device], stream()));
-  });
-  return handles[device];
-}
-
-int to_int(int64_t v) {
-  XMKD_CHECK(v <= INT_MAX, "conv2d (cuDNN): size ", v, " exceeds cuDNN's 32-bit sizes");
-  return static_cast<int>(v);
-}
+int to_int(int64_t v) { return cudnn_int(v, "conv2d"); }
 
 template <class Perf>
 bool fp32_deterministic(const Perf& perf) {
@@ -168,29 +135,12 @@ const Plan& plan_for(cudnnHandle_t handle, const Conv2dGeometry& g) {
   using Key = std::array<int64_t, 13>;
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<Plan>> plans;   // kept for the process, like the handles
-  const Key key{current_device(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.stride, g.pad, g.dilation};
+  const Key key{cudnn_device(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.stride, g.pad, g.dilation};
   std::lock_guard<std::mutex> lock(mutex);
   std::unique_ptr<Plan>& plan = plans[key];
   if (!plan) plan = make_plan(handle, g);
   return *plan;
 }
-
-// Device scratch from the caching allocator for one call (nullptr for 0 bytes).
-class Workspace {
- public:
-  explicit Workspace(size_t bytes) : bytes_(bytes), ptr_(bytes ? allocate(Device::CUDA, bytes) : nullptr) {}
-  ~Workspace() {
-    if (ptr_) deallocate(Device::CUDA, ptr_, bytes_);
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  void* get() const { return ptr_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  size_t bytes_;
-  void* ptr_;
-};
 
 const float kOne = 1.0f, kZero = 0.0f;
 
@@ -202,7 +152,7 @@ void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* 
   if (g.N == 0) return;
   cudnnHandle_t handle = cudnn_handle();
   const Plan& p = plan_for(handle, g);
-  Workspace ws(p.forward_bytes);
+  CudnnWorkspace ws(p.forward_bytes);
   XMKD_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, p.x, x, p.w, w, p.conv, p.forward, ws.get(), ws.bytes(),
                                            &kZero, p.y, y));
   if (bias) XMKD_CUDNN_CHECK(cudnnAddTensor(handle, &kOne, p.bias, bias, &kOne, p.y, y));
@@ -212,7 +162,7 @@ void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const 
   if (g.N == 0) return;
   cudnnHandle_t handle = cudnn_handle();
   const Plan& p = plan_for(handle, g);
-  Workspace ws(p.backward_data_bytes);
+  CudnnWorkspace ws(p.backward_data_bytes);
   XMKD_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, p.w, w, p.y, dy, p.conv, p.backward_data, ws.get(),
                                                 ws.bytes(), &kZero, p.x, dx));
 }
@@ -227,7 +177,7 @@ void conv2d_backward_weight_cudnn(const Conv2dGeometry& g, const float* x, const
   const Plan& p = plan_for(handle, g);
   if (db) XMKD_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &kOne, p.y, dy, &kZero, p.bias, db));
   if (!dw) return;
-  Workspace ws(p.backward_filter_bytes);
+  CudnnWorkspace ws(p.backward_filter_bytes);
   XMKD_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &kOne, p.x, x, p.y, dy, p.conv, p.backward_filter,
                                                   ws.get(), ws.bytes(), &kZero, p.w, dw));
 }

@@ -36,7 +36,7 @@
 #include <algorithm>
 #include <climits>
 
-#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/backends.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/runtime.h"
 #include "kernels/kernels.h"

@@ -1,7 +1,7 @@
 // Linked instead of the CUDA backend when xmkd is built without CUDA: every CUDA entry point
 // throws "built without CUDA" so a request for the GPU fails loudly, never silently.
 #include "engine/error.h"
-#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/backends.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/kernels.h"
 
@@ -31,12 +31,17 @@ void host_free_pinned(void*) { no_cuda("host_free_pinned"); }
 DeviceProperties device_properties(int) { no_cuda("device_properties"); }
 LibraryVersions library_versions() { return {"not built", "not built", "not built", "not built"}; }
 
-// The conv backend setting (conv_backend.h): there is nothing to configure without CUDA.
+// The backend settings (backends.h): there is nothing to configure without CUDA.
 const char* conv_backend_name(ConvBackend) { no_cuda("conv_backend_name"); }
 ConvBackend parse_conv_backend(const std::string&) { no_cuda("parse_conv_backend"); }
 ConvBackend conv_backend() { return ConvBackend::Handwritten; }
 void set_conv_backend(ConvBackend) { no_cuda("set_conv_backend"); }
 bool conv_backend_available(ConvBackend) { return false; }
 int64_t conv2d_workspace_size(const Conv2dGeometry&) { no_cuda("conv2d_workspace_size"); }
+const char* batchnorm_backend_name(BatchNormBackend) { no_cuda("batchnorm_backend_name"); }
+BatchNormBackend parse_batchnorm_backend(const std::string&) { no_cuda("parse_batchnorm_backend"); }
+BatchNormBackend batchnorm_backend() { return BatchNormBackend::Handwritten; }
+void set_batchnorm_backend(BatchNormBackend) { no_cuda("set_batchnorm_backend"); }
+bool batchnorm_backend_available(BatchNormBackend) { return false; }
 
 }  // namespace xmkd::cuda

@@ -446,6 +446,16 @@ TEST_F(TrainerTest, ConfigurationErrorsNameTheKey) {
   EXPECT_TRUE(contains(m, "data.path") && contains(m, "missing.json") && contains(m, "does not exist")) << m;
 
   cfg = config("a");
+  cfg["train"]["conv_backend"] = "winograd";
+  m = error_of(cfg);
+  EXPECT_TRUE(contains(m, "train.conv_backend") && contains(m, "handwritten, handwritten-tf32, cudnn")) << m;
+
+  cfg = config("a");
+  cfg["train"]["batchnorm_backend"] = "welford";
+  m = error_of(cfg);
+  EXPECT_TRUE(contains(m, "train.batchnorm_backend") && contains(m, "handwritten, cudnn")) << m;
+
+  cfg = config("a");
   cfg["train"]["optimizer"]["name"] = "lion";
   m = error_of(cfg);
   EXPECT_TRUE(contains(m, "train.optimizer.name") && contains(m, "adam, adamw, sgd")) << m;

@@ -1,6 +1,6 @@
-// ResNet-18 on CUDA, for each conv backend (kernels/cuda/conv_backend.h): one training step
-// (forward, cross-entropy, backward) against the same step on the CPU, and the PyTorch parity
-// fixture of test_resnet_parity.cpp reproduced on the GPU. Each test skips without a device.
+// ResNet-18 on CUDA, for each conv backend and with cuDNN batch norm (kernels/cuda/backends.h):
+// one training step (forward, cross-entropy, backward) against the same step on the CPU, and the
+// PyTorch parity fixture of test_resnet_parity.cpp reproduced on the GPU. Each test skips without a device.
 //
 // Tolerances, for the step against the CPU: each conv's own error is a few ulps of its Σ|w·x|
 // (tests/ops/test_cuda_conv.cpp), but 20 convs and batch norms compound it, and batch norm
@@ -22,7 +22,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/random.h"
-#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/backends.h"
 #include "models/resnet18.h"
 #include "tests/models/parity_fixture.h"
 #include "tests/support/deterministic.h"
@@ -31,15 +31,31 @@
 namespace xmkd {
 namespace {
 
+using cuda::BatchNormBackend;
 using cuda::ConvBackend;
+
+// A combination of the CUDA backends; name is the test's (the names are made when the tests are
+// listed, where backend names throw without CUDA).
+struct Backends {
+  ConvBackend conv;
+  BatchNormBackend batchnorm;
+  const char* name;
+};
 
 class BackendScope {
  public:
-  explicit BackendScope(ConvBackend b) : saved_(cuda::conv_backend()) { cuda::set_conv_backend(b); }
-  ~BackendScope() { cuda::set_conv_backend(saved_); }
+  explicit BackendScope(const Backends& b) : conv_(cuda::conv_backend()), batchnorm_(cuda::batchnorm_backend()) {
+    cuda::set_conv_backend(b.conv);
+    cuda::set_batchnorm_backend(b.batchnorm);
+  }
+  ~BackendScope() {
+    cuda::set_conv_backend(conv_);
+    cuda::set_batchnorm_backend(batchnorm_);
+  }
 
  private:
-  ConvBackend saved_;
+  ConvBackend conv_;
+  BatchNormBackend batchnorm_;
 };
 
 // max|actual - expected| <= tol · max|expected|.
@@ -73,13 +89,14 @@ Step train_step(Device device, const Tensor& x, const Tensor& labels) {
   return step;
 }
 
-class CudaResNet : public ::testing::TestWithParam<ConvBackend> {
+class CudaResNet : public ::testing::TestWithParam<Backends> {
  protected:
   void SetUp() override {
     if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-    if (!cuda::conv_backend_available(GetParam())) GTEST_SKIP() << "built without cuDNN";
+    if (!cuda::conv_backend_available(GetParam().conv) || !cuda::batchnorm_backend_available(GetParam().batchnorm))
+      GTEST_SKIP() << "built without cuDNN";
   }
-  bool fp32() const { return GetParam() != ConvBackend::HandwrittenTF32; }
+  bool fp32() const { return GetParam().conv != ConvBackend::HandwrittenTF32; }
 };
 
 TEST_P(CudaResNet, TrainingStepMatchesCpu) {
@@ -124,19 +141,13 @@ TEST_P(CudaResNet, OneTrainingStepMatchesPyTorch) {
   EXPECT_TRUE(fixture.unchecked("grad.").empty()) << "fixture gradients not checked: " << fixture.unchecked("grad.")[0];
 }
 
-// Not conv_backend_name: without CUDA it throws, and the names are made when the tests are listed.
-std::string backend_test_name(const ::testing::TestParamInfo<ConvBackend>& info) {
-  switch (info.param) {
-    case ConvBackend::Handwritten: return "handwritten";
-    case ConvBackend::HandwrittenTF32: return "handwritten_tf32";
-    case ConvBackend::Cudnn: return "cudnn";
-  }
-  return "unknown";
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, CudaResNet,
-                         ::testing::Values(ConvBackend::Handwritten, ConvBackend::HandwrittenTF32, ConvBackend::Cudnn),
-                         backend_test_name);
+INSTANTIATE_TEST_SUITE_P(
+    Backends, CudaResNet,
+    ::testing::Values(Backends{ConvBackend::Handwritten, BatchNormBackend::Handwritten, "handwritten"},
+                      Backends{ConvBackend::HandwrittenTF32, BatchNormBackend::Handwritten, "handwritten_tf32"},
+                      Backends{ConvBackend::Cudnn, BatchNormBackend::Handwritten, "cudnn_conv"},
+                      Backends{ConvBackend::Cudnn, BatchNormBackend::Cudnn, "cudnn_conv_and_batchnorm"}),
+    [](const ::testing::TestParamInfo<Backends>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace xmkd

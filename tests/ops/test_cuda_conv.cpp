@@ -1,4 +1,4 @@
-// conv2d on CUDA against the CPU reference, for each conv backend (kernels/cuda/conv_backend.h):
+// conv2d on CUDA against the CPU reference, for each conv backend (kernels/cuda/backends.h):
 // forward, and the x, weight and bias gradients of the op's backward under a random upstream
 // gradient, on every conv shape of ResNet-18 (batch 2, small maps) and on awkward shapes (batch 1,
 // channel counts 3 / 17 / 65, 1x1 and 7x7 kernels, stride 2 and 3, dilation 2, odd 7x9 maps, no
@@ -33,7 +33,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/random.h"
-#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/backends.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {

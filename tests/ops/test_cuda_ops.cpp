@@ -15,6 +15,9 @@
 //   kTranscendental: CUDA's expf/logf are within 2 ulp, glibc's within 1, so softmax, log-sum-exp
 //     and KL terms differ by a few ulps (<1e-6 relative) plus their propagation through
 //     (x - m) - log Σ: rtol 1e-5, atol 1e-6 (as for the PyTorch loss fixtures).
+//   kCudnnBatchNorm: cuDNN's batch norm accumulates its statistics in float, in an undocumented
+//     order: a float sum of n <= 768 terms is within n·2^-24 ≈ 5e-5 relative of the exact one, and
+//     that error reaches the mean, invstd, running statistics and the gradient sums: 1e-4.
 //   kGemm: cuBLAS and OpenBLAS sum the K products in different orders (and cuBLAS with FMA);
 //     the float rounding bound K·6e-8·Σ|a b| is below 5e-5 for K <= 65 and N(0, 0.5²) inputs.
 #include <gtest/gtest.h>
@@ -27,6 +30,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "kernels/cuda/backends.h"
 #include "tests/support/cuda_compare.h"
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
@@ -45,9 +49,11 @@ using testing::Tolerance;
 constexpr Tolerance kExact{0.0, 0.0};
 constexpr Tolerance kDoubleSum{1e-6, 1e-6};
 constexpr Tolerance kBatchNorm{1e-5, 1e-5};
+constexpr Tolerance kCudnnBatchNorm{1e-4, 1e-4};
 constexpr Tolerance kTranscendental{1e-6, 1e-5};
 constexpr Tolerance kGemm{1e-4, 1e-5};
 
+using BatchNormBackend = cuda::BatchNormBackend;
 using Inputs = std::vector<Tensor>;
 
 // Image-like shapes: batch 1, channels not a multiple of 32, odd and single-pixel planes.
@@ -203,8 +209,29 @@ TEST(CudaPool, UpsampleBilinear) {
   }
 }
 
-TEST(CudaNorm, BatchNormTrainingAndEval) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: CPU-vs-CUDA comparison skipped";
+// Batch norm on each batch-norm backend (kernels/cuda/backends.h): the handwritten kernels sum in
+// double (kBatchNorm); cuDNN sums in float in an order it does not document (kCudnnBatchNorm).
+class CudaNorm : public ::testing::TestWithParam<BatchNormBackend> {
+ protected:
+  void SetUp() override {
+    if (!cuda_available()) GTEST_SKIP() << "no CUDA device: CPU-vs-CUDA comparison skipped";
+    if (!cuda::batchnorm_backend_available(GetParam())) GTEST_SKIP() << "built without cuDNN";
+    saved_ = cuda::batchnorm_backend();
+    cuda::set_batchnorm_backend(GetParam());
+  }
+  void TearDown() override {
+    if (cuda_available()) cuda::set_batchnorm_backend(saved_);
+  }
+  Tolerance tolerance() const { return GetParam() == BatchNormBackend::Cudnn ? kCudnnBatchNorm : kBatchNorm; }
+  Tolerance running_tolerance() const {
+    return GetParam() == BatchNormBackend::Cudnn ? kCudnnBatchNorm : kDoubleSum;
+  }
+
+ private:
+  BatchNormBackend saved_ = BatchNormBackend::Handwritten;
+};
+
+TEST_P(CudaNorm, BatchNormTrainingAndEval) {
   Generator gen(9);
   for (const Shape& s : std::vector<Shape>{{1, 3, 7, 9}, {2, 17, 5, 3}, {4, 65}, {2, 65, 1, 1}, {3, 5, 16, 16}}) {
     const int64_t C = s[1];
@@ -223,12 +250,27 @@ TEST(CudaNorm, BatchNormTrainingAndEval) {
             return batch_norm(in[0], in[1], in[2], gpu ? rm_gpu : rm_cpu, gpu ? rv_gpu : rv_cpu, training, 0.1f,
                               1e-5f);
           },
-          {{x}, {w}, {b}}, kBatchNorm, kBatchNorm);
-      expect_close(rm_gpu, rm_cpu, kDoubleSum.atol, kDoubleSum.rtol, "running_mean " + tag);
-      expect_close(rv_gpu, rv_cpu, kDoubleSum.atol, kDoubleSum.rtol, "running_var " + tag);
+          {{x}, {w}, {b}}, tolerance(), tolerance());
+      expect_close(rm_gpu, rm_cpu, running_tolerance().atol, running_tolerance().rtol, "running_mean " + tag);
+      expect_close(rv_gpu, rv_cpu, running_tolerance().atol, running_tolerance().rtol, "running_var " + tag);
     }
   }
 }
+
+TEST(CudaNormBackend, ParsesNamesAndRejectsUnknownOnes) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  for (BatchNormBackend b : {BatchNormBackend::Handwritten, BatchNormBackend::Cudnn})
+    EXPECT_EQ(cuda::parse_batchnorm_backend(cuda::batchnorm_backend_name(b)), b);
+  testing::expect_error_naming([] { cuda::parse_batchnorm_backend("welford"); },
+                               "unknown batch norm backend 'welford'",
+                               "(XMKD_BATCHNORM_BACKEND / train.batchnorm_backend): expected handwritten or cudnn");
+}
+
+// Not batchnorm_backend_name: without CUDA it throws, and the names are made when the tests are listed.
+INSTANTIATE_TEST_SUITE_P(Backends, CudaNorm, ::testing::Values(BatchNormBackend::Handwritten, BatchNormBackend::Cudnn),
+                         [](const ::testing::TestParamInfo<BatchNormBackend>& info) {
+                           return std::string(info.param == BatchNormBackend::Cudnn ? "cudnn" : "handwritten");
+                         });
 
 TEST(CudaShape, ReshapeFlattenConcatSliceSplit) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device: CPU-vs-CUDA comparison skipped";

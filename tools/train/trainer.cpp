@@ -15,7 +15,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/random.h"
-#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/backends.h"
 #include "models/methods.h"
 #include "tools/train/data_setup.h"
 #include "tools/train/evaluate.h"
@@ -393,12 +393,18 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
   s.eval_every = train_node.get_int("eval_every", 1);
   if (s.eval_every < 1) train_node.fail("eval_every", str_cat("expected at least 1, got ", s.eval_every));
   s.device = parse_device(train_node.get_choice("device", "cpu", {"cpu", "cuda"}));
-  // The CUDA convolution implementation (kernels/cuda/conv_backend.h), process-wide; when absent
-  // XMKD_CONV_BACKEND or the default (handwritten) stands.
+  // The CUDA convolution and batch-norm implementations (kernels/cuda/backends.h), process-wide;
+  // when a key is absent, XMKD_CONV_BACKEND / XMKD_BATCHNORM_BACKEND or the default (handwritten)
+  // stands.
   if (train_node.has("conv_backend")) {
     const std::string conv_backend =
         train_node.get_choice("conv_backend", "handwritten", {"handwritten", "handwritten-tf32", "cudnn"});
     if (s.device == Device::CUDA) cuda::set_conv_backend(cuda::parse_conv_backend(conv_backend));
+  }
+  if (train_node.has("batchnorm_backend")) {
+    const std::string batchnorm_backend =
+        train_node.get_choice("batchnorm_backend", "handwritten", {"handwritten", "cudnn"});
+    if (s.device == Device::CUDA) cuda::set_batchnorm_backend(cuda::parse_batchnorm_backend(batchnorm_backend));
   }
   data::LoaderOptions loader;
   loader.batch_size = train_node.get_int("batch_size", 32);
