@@ -55,7 +55,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     Tensor gw = need_w ? Tensor::empty({C}, DType::Float32, g.device()) : Tensor();
     Tensor gb = need_b ? Tensor::empty({C}, DType::Float32, g.device()) : Tensor();
     XMKD_DISPATCH(g.device(), batchnorm_backward, N, C, inner, training, data_or_null(saved_x), g.data<float>(),
-                  data_or_null(saved_w), save_mean.data<float>(), save_invstd.data<float>(), data_or_null(gx),
+                  data_or_null(saved_w), save_mean.data<float>(), save_invstd.data<float>(), eps, data_or_null(gx),
                   data_or_null(gw), data_or_null(gb));
     return GradList{gx, gw, gb};
   });

@@ -91,8 +91,8 @@ void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const floa
 }
 
 void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, const float* x, const float* dy,
-                        const float* weight, const float* save_mean, const float* save_invstd, float* dx,
-                        float* dweight, float* dbias) {
+                        const float* weight, const float* save_mean, const float* save_invstd, float /*eps*/,
+                        float* dx, float* dweight, float* dbias) {
   const bool need_sums = training ? dx != nullptr || dweight || dbias : dweight || dbias;
   const double count = static_cast<double>(N * inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)

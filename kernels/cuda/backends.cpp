@@ -168,10 +168,12 @@ void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const floa
 }
 
 void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, const float* x, const float* dy,
-                        const float* weight, const float* save_mean, const float* save_invstd, float* dx,
+                        const float* weight, const float* save_mean, const float* save_invstd, float eps, float* dx,
                         float* dweight, float* dbias) {
-  if (training && batchnorm_backend() == BatchNormBackend::Cudnn) {
-    batchnorm_backward_training_cudnn(N, C, inner, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
+  // cuDNN computes the whole training backward, which needs x, weight and a dx to write; the
+  // partial backward passes (no dx wanted) and inference's stay on the handwritten kernel.
+  if (training && dx && batchnorm_backend() == BatchNormBackend::Cudnn) {
+    batchnorm_backward_training_cudnn(N, C, inner, x, dy, weight, save_mean, save_invstd, eps, dx, dweight, dbias);
   } else {
     batchnorm_backward_handwritten(N, C, inner, training, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
   }

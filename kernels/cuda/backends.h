@@ -78,8 +78,8 @@ void batchnorm_backward_handwritten(int64_t N, int64_t C, int64_t inner, bool tr
 // save_mean = running_mean, save_invstd = 1/sqrt(running_var + eps): what inference forward saves.
 void batchnorm_inference_constants(int64_t C, const float* running_mean, const float* running_var, float eps,
                                    float* save_mean, float* save_invstd);
-// batchnorm_cudnn.cu. cuDNN has no inference-mode backward; the dispatch sends that to the
-// handwritten kernel (dx = weight·invstd·dy is element-wise).
+// batchnorm_cudnn.cu. The backward is training's with dx wanted (cuDNN computes dx, dweight and
+// dbias together); the dispatch sends the others, and inference's, to the handwritten kernel.
 void batchnorm_forward_training_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                       const float* bias, float* running_mean, float* running_var, float momentum,
                                       float eps, float* y, float* save_mean, float* save_invstd);
@@ -88,6 +88,6 @@ void batchnorm_forward_inference_cudnn(int64_t N, int64_t C, int64_t inner, cons
                                        float eps, float* y, float* save_mean, float* save_invstd);
 void batchnorm_backward_training_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* dy,
                                        const float* weight, const float* save_mean, const float* save_invstd,
-                                       float* dx, float* dweight, float* dbias);
+                                       float eps, float* dx, float* dweight, float* dbias);
 
 }  // namespace xmkd::cuda

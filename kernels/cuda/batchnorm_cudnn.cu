@@ -8,9 +8,10 @@
 //     unbiased, as the handwritten kernel and the CPU do;
 //   save_mean / save_invstd: cuDNN's "saved mean" and "saved inverse variance", which is
 //     1/sqrt(var + eps), the same quantity;
-//   backward: cuDNN computes dx, dweight and dbias together; one the caller does not want goes to
-//     call-scoped scratch. cuDNN has no inference-mode backward (backends.cpp sends it to the
-//     handwritten kernel). cuDNN cannot normalise an empty batch: N·inner == 0 also goes to the
+//   backward: cuDNN computes dx, dweight and dbias together from x, dy, weight and the saved
+//     statistics (with the forward's eps); a dweight or dbias the caller does not want goes to
+//     call-scoped scratch. A backward without dx, and inference's, which cuDNN does not have, are
+//     sent to the handwritten kernel by backends.cpp. cuDNN cannot normalise an empty batch: N·inner == 0 also goes to the
 //     handwritten kernels, so the edge cases behave as on the CPU.
 // Plain CUDNN_BATCHNORM_SPATIAL is used, not _PERSISTENT: the latter is documented to overflow on
 // some inputs. cuDNN's batch-norm entry points are the legacy ones (deprecated in cuDNN 9, still
@@ -109,19 +110,17 @@ void batchnorm_forward_inference_cudnn(int64_t N, int64_t C, int64_t inner, cons
 
 void batchnorm_backward_training_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* dy,
                                        const float* weight, const float* save_mean, const float* save_invstd,
-                                       float* dx, float* dweight, float* dbias) {
-  if (C == 0 || (!dx && !dweight && !dbias)) return;
+                                       float eps, float* dx, float* dweight, float* dbias) {
+  if (C == 0) return;
   if (N * inner == 0) {
     batchnorm_backward_handwritten(N, C, inner, true, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
     return;
   }
   const Descriptors& d = descriptors_for(N, C, inner);
-  OrScratch dx_or(dx, N * C * inner), dweight_or(dweight, C), dbias_or(dbias, C);
-  // epsilon is not used: the saved mean and inverse standard deviation are given. cuDNN only
-  // requires it to be at least CUDNN_BN_MIN_EPSILON.
+  OrScratch dweight_or(dweight, C), dbias_or(dbias, C);
   XMKD_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(), kMode, &kOne, &kZero, &kOne, &kZero, d.x, x, d.x,
-                                                   dy, d.x, dx_or.get(), d.channels, weight, dweight_or.get(),
-                                                   dbias_or.get(), CUDNN_BN_MIN_EPSILON, save_mean, save_invstd));
+                                                   dy, d.x, dx, d.channels, weight, dweight_or.get(), dbias_or.get(),
+                                                   static_cast<double>(eps), save_mean, save_invstd));
 }
 
 }  // namespace xmkd::cuda
@@ -142,7 +141,7 @@ void batchnorm_forward_inference_cudnn(int64_t, int64_t, int64_t, const float*, 
   no_cudnn();
 }
 void batchnorm_backward_training_cudnn(int64_t, int64_t, int64_t, const float*, const float*, const float*,
-                                       const float*, const float*, float*, float*, float*) {
+                                       const float*, const float*, float, float*, float*, float*) {
   no_cudnn();
 }
 
