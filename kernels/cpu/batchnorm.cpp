@@ -93,14 +93,17 @@ void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const floa
 void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, const float* x, const float* dy,
                         const float* weight, const float* save_mean, const float* save_invstd, float /*eps*/,
                         float* dx, float* dweight, float* dbias) {
-  const bool need_sums = training ? dx != nullptr || dweight || dbias : dweight || dbias;
+  // Σ g·(x - μ) is the only sum that reads x, which is null when neither it nor a training dx is
+  // wanted (norm.def).
+  const bool need_sum_dy = dbias || (training && dx);
+  const bool need_sum_dy_xc = dweight || (training && dx);
   const double count = static_cast<double>(N * inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
     const float mean = save_mean[c];
     const float invstd = save_invstd[c];
     double sum_dy = 0.0, sum_dy_xc = 0.0;   // Σ g and Σ g·(x - μ)
-    if (need_sums) {
+    if (need_sum_dy_xc) {
       for (int64_t n = 0; n < N; ++n) {
         const float* xp = x + (n * C + c) * inner;
         const float* gp = dy + (n * C + c) * inner;
@@ -109,6 +112,12 @@ void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, cons
           sum_dy += gp[i];
           sum_dy_xc += static_cast<double>(gp[i]) * (xp[i] - mean);
         }
+      }
+    } else if (need_sum_dy) {
+      for (int64_t n = 0; n < N; ++n) {
+        const float* gp = dy + (n * C + c) * inner;
+#pragma omp simd reduction(+ : sum_dy)
+        for (int64_t i = 0; i < inner; ++i) sum_dy += gp[i];
       }
     }
     const double sum_dy_xhat = sum_dy_xc * invstd;

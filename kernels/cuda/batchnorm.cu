@@ -79,15 +79,16 @@ __global__ void batchnorm_inference_apply_kernel(int64_t total, int64_t C, int64
 }
 
 // Σ g and Σ g·(x - μ) per channel, then dweight, dbias and dx from them (see norm.def).
-__global__ void batchnorm_backward_kernel(int64_t N, int64_t C, int64_t inner, bool training, bool need_sums,
-                                          const float* x, const float* dy, const float* weight,
+__global__ void batchnorm_backward_kernel(int64_t N, int64_t C, int64_t inner, bool training, bool need_sum_dy,
+                                          bool need_sum_dy_xc, const float* x, const float* dy, const float* weight,
                                           const float* save_mean, const float* save_invstd, float* dx,
                                           float* dweight, float* dbias) {
   const int64_t c = blockIdx.x, n = N * inner;
   const double count = static_cast<double>(n);
   const float mean = save_mean[c], invstd = save_invstd[c];
   double sum_dy = 0.0, sum_dy_xc = 0.0;
-  if (need_sums) {
+  // The flags are the same for every thread, so every thread calls block_sum as often.
+  if (need_sum_dy_xc) {   // the only sum that reads x (null when neither it nor a training dx is wanted)
     for (int64_t j = threadIdx.x; j < n; j += kThreads) {
       const int64_t k = channel_offset(j, C, c, inner);
       sum_dy += dy[k];
@@ -95,6 +96,9 @@ __global__ void batchnorm_backward_kernel(int64_t N, int64_t C, int64_t inner, b
     }
     sum_dy = block_sum(sum_dy);
     sum_dy_xc = block_sum(sum_dy_xc);
+  } else if (need_sum_dy) {
+    for (int64_t j = threadIdx.x; j < n; j += kThreads) sum_dy += dy[channel_offset(j, C, c, inner)];
+    sum_dy = block_sum(sum_dy);
   }
   const double sum_dy_xhat = sum_dy_xc * invstd;
   if (threadIdx.x == 0) {
@@ -153,9 +157,10 @@ void batchnorm_backward_handwritten(int64_t N, int64_t C, int64_t inner, bool tr
                                     const float* dy, const float* weight, const float* save_mean,
                                     const float* save_invstd, float* dx, float* dweight, float* dbias) {
   if (C == 0) return;
-  const bool need_sums = training ? dx != nullptr || dweight || dbias : dweight || dbias;
+  const bool need_sum_dy = dbias || (training && dx);
+  const bool need_sum_dy_xc = dweight || (training && dx);
   batchnorm_backward_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(
-      N, C, inner, training, need_sums, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
+      N, C, inner, training, need_sum_dy, need_sum_dy_xc, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
   XMKD_CUDA_CHECK_LAUNCH();
 }
 

@@ -16,7 +16,7 @@
 //                    C -> dw[k',(c,r,s)]: dW = dY · colᵀ computed as its transpose
 // Layout: in every pass consecutive m are consecutive addresses of the output, so consecutive
 // threads (which own consecutive m) store to consecutive addresses. Indices are int: the host
-// checks that every tensor has fewer than 2^31 elements.
+// checks that every tensor, and every padded coordinate, stays 4096 below 2^31 (to_shape).
 //
 // Geometry: a block of kThreads = 256 threads computes a 64x64 tile of C, stepping through k in
 // slices of kSlice = 8. Each slice of A (8x64) and B (8x64) is staged in shared memory, two
@@ -62,9 +62,14 @@ struct ConvShape {
 };
 
 ConvShape to_shape(const Conv2dGeometry& g) {
-  const int64_t largest = std::max({g.N * g.C * g.H * g.W, g.N * g.K * g.P * g.Q, g.K * g.C * g.R * g.S});
-  XMKD_CHECK(largest <= INT_MAX, "conv2d (CUDA): a tensor of ", largest,
-             " elements is beyond the kernels' 32-bit indices");
+  // Headroom below INT_MAX for the sums the kernels form past a tensor's end: a tile's last row
+  // (m0 + 63), a slice's end (k0 + 8), a split's end, and padded coordinates (p·st - pad + r·dil).
+  constexpr int64_t kLimit = INT_MAX - 4096;
+  const int64_t largest = std::max({g.N * g.C * g.H * g.W, g.N * g.K * g.P * g.Q, g.K * g.C * g.R * g.S,
+                                    std::max(g.H, g.W) + 2 * g.pad + g.dilation * (std::max(g.R, g.S) - 1),
+                                    std::max(g.P, g.Q) * g.stride});
+  XMKD_CHECK(largest <= kLimit, "conv2d (CUDA): a size of ", largest,
+             " is beyond the kernels' 32-bit indices (at most ", kLimit, ")");
   auto i = [](int64_t v) { return static_cast<int>(v); };
   return {i(g.N), i(g.C), i(g.H), i(g.W), i(g.K), i(g.R), i(g.S), i(g.P), i(g.Q), i(g.stride), i(g.pad), i(g.dilation)};
 }

@@ -66,7 +66,14 @@ int device_count() {
 
 void* device_malloc(size_t bytes) {
   void* p = nullptr;
-  XMKD_CUDA_CHECK(cudaMalloc(&p, bytes));
+  const cudaError_t status = cudaMalloc(&p, bytes);
+  if (status != cudaSuccess) {
+    // Cleared, so that the caching allocator's retry after freeing its cache (allocator.cpp) does
+    // not leave the failure behind for the next launch check to report.
+    cudaGetLastError();
+    fail("CUDA error ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ") in cudaMalloc of ", bytes,
+         " bytes at ", __FILE__, ":", __LINE__);
+  }
   return p;
 }
 

@@ -174,6 +174,17 @@ TEST(BatchNorm, ParameterGradientsWithoutAnInputGradient) {
   expect_gradients_match(only_x, {requiring_grad(random_normal({4, 3, 2, 2}, gen))});
 }
 
+TEST(BatchNorm, OnlyTheBiasGradient) {
+  // Neither x's nor weight's gradient is wanted: backward keeps no x and must not read it.
+  Generator gen(12);
+  Tensor x = random_normal({4, 3, 2, 2}, gen), w = random_normal({3}, gen);
+  for (bool training : {true, false}) {
+    Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+    auto f = [&](const std::vector<Tensor>& in) { return batch_norm(x, w, in[0], rm, rv, training, 0.1f, 1e-5f); };
+    expect_gradients_match(f, {requiring_grad(random_normal({3}, gen))});
+  }
+}
+
 TEST(BatchNorm, TrainingBackwardMatchesTheClosedFormOnALargeBatch) {
   // Large enough for the kernel's parallel path; reference in double:
   // dx = w·invstd·(g - mean(g) - x̂·mean(g·x̂)),  dw = Σ g·x̂,  db = Σ g.
