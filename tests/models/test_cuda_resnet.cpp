@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ struct Backends {
   BatchNormBackend batchnorm;
   const char* name;
 };
+
+void PrintTo(const Backends& b, std::ostream* os) { *os << b.name; }
 
 class BackendScope {
  public:
