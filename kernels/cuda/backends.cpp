@@ -56,7 +56,8 @@ Setting<ConvBackend>& conv_setting() {
 
 Setting<BatchNormBackend>& batchnorm_setting() {
   static Setting<BatchNormBackend> setting("batch norm", "XMKD_BATCHNORM_BACKEND", "train.batchnorm_backend",
-                                           batchnorm_backend_name, {BatchNormBackend::Handwritten, BatchNormBackend::Cudnn});
+                                           batchnorm_backend_name,
+                                           {BatchNormBackend::Handwritten, BatchNormBackend::Cudnn});
   return setting;
 }
 

@@ -11,8 +11,9 @@
 //   backward: cuDNN computes dx, dweight and dbias together from x, dy, weight and the saved
 //     statistics (with the forward's eps); a dweight or dbias the caller does not want goes to
 //     call-scoped scratch. A backward without dx, and inference's, which cuDNN does not have, are
-//     sent to the handwritten kernel by backends.cpp. cuDNN cannot normalise an empty batch: N·inner == 0 also goes to the
-//     handwritten kernels, so the edge cases behave as on the CPU.
+//     sent to the handwritten kernel by backends.cpp.
+// Training has more than one value per channel (norm.def); inference may get an empty batch, for
+// which only the saved constants are written (cuDNN rejects it).
 // Plain CUDNN_BATCHNORM_SPATIAL is used, not _PERSISTENT: the latter is documented to overflow on
 // some inputs. cuDNN's batch-norm entry points are the legacy ones (deprecated in cuDNN 9, still
 // shipped); this file is the only user.
@@ -24,7 +25,6 @@
 #include "kernels/cuda/backends.h"
 #include "kernels/cuda/cudnn_support.h"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/runtime.h"
 
 #ifdef XMKD_WITH_CUDNN
 
@@ -78,22 +78,14 @@ void batchnorm_forward_training_cudnn(int64_t N, int64_t C, int64_t inner, const
                                       const float* bias, float* running_mean, float* running_var, float momentum,
                                       float eps, float* y, float* save_mean, float* save_invstd) {
   if (C == 0) return;
-  if (N * inner == 0) {
-    batchnorm_forward_training_handwritten(N, C, inner, x, weight, bias, running_mean, running_var, momentum, eps,
-                                           y, save_mean, save_invstd);
-    return;
-  }
   const Descriptors& d = descriptors_for(N, C, inner);
-  // cuDNN takes both running statistics or neither.
+  // cuDNN updates both running statistics or neither: a missing one is updated in scratch and
+  // dropped (nullptr for both when neither is given).
   const bool running = running_mean || running_var;
-  OrScratch mean(running ? running_mean : nullptr, running ? C : 0);
-  OrScratch var(running ? running_var : nullptr, running ? C : 0);
-  if (running && !running_mean) memset_zero(mean.get(), sizeof(float) * C);
-  if (running && !running_var) memset_zero(var.get(), sizeof(float) * C);
+  OrScratch mean(running_mean, running ? C : 0), var(running_var, running ? C : 0);
   XMKD_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
       cudnn_handle(), kMode, &kOne, &kZero, d.x, x, d.x, y, d.channels, weight, bias, static_cast<double>(momentum),
-      running ? mean.get() : nullptr, running ? var.get() : nullptr, static_cast<double>(eps), save_mean,
-      save_invstd));
+      mean.get(), var.get(), static_cast<double>(eps), save_mean, save_invstd));
 }
 
 void batchnorm_forward_inference_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
@@ -112,10 +104,6 @@ void batchnorm_backward_training_cudnn(int64_t N, int64_t C, int64_t inner, cons
                                        const float* weight, const float* save_mean, const float* save_invstd,
                                        float eps, float* dx, float* dweight, float* dbias) {
   if (C == 0) return;
-  if (N * inner == 0) {
-    batchnorm_backward_handwritten(N, C, inner, true, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
-    return;
-  }
   const Descriptors& d = descriptors_for(N, C, inner);
   OrScratch dweight_or(dweight, C), dbias_or(dbias, C);
   XMKD_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(), kMode, &kOne, &kZero, &kOne, &kZero, d.x, x, d.x,

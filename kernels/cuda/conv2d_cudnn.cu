@@ -31,10 +31,18 @@ namespace {
 
 int to_int(int64_t v) { return cudnn_int(v, "conv2d"); }
 
-template <class Perf>
-bool fp32_deterministic(const Perf& perf) {
-  return perf.status == CUDNN_STATUS_SUCCESS && perf.determinism == CUDNN_DETERMINISTIC &&
-         perf.mathType != CUDNN_TENSOR_OP_MATH && perf.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+// The first of cuDNN's ranked algorithms that is usable (see the top of the file): it ran,
+// deterministic, FP32 math, not one of the pass's two FFT algorithms. `fallback` when none is.
+template <class Perf, class Algo>
+Algo first_usable(const std::vector<Perf>& perfs, int returned, Algo fft, Algo fft_tiling, Algo fallback) {
+  for (int i = 0; i < returned; ++i) {
+    const Perf& perf = perfs[static_cast<size_t>(i)];
+    if (perf.status == CUDNN_STATUS_SUCCESS && perf.determinism == CUDNN_DETERMINISTIC &&
+        perf.mathType != CUDNN_TENSOR_OP_MATH && perf.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+        perf.algo != fft && perf.algo != fft_tiling)
+      return perf.algo;
+  }
+  return fallback;
 }
 
 struct Plan {
@@ -53,14 +61,8 @@ void choose_forward(cudnnHandle_t handle, Plan& plan) {
   std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(static_cast<size_t>(count));
   XMKD_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, plan.x, plan.w, plan.conv, plan.y, count,
                                                           &returned, perfs.data()));
-  for (int i = 0; i < returned; ++i) {
-    const cudnnConvolutionFwdAlgo_t algo = perfs[i].algo;
-    if (fp32_deterministic(perfs[i]) && algo != CUDNN_CONVOLUTION_FWD_ALGO_FFT &&
-        algo != CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING) {
-      plan.forward = algo;
-      break;
-    }
-  }
+  plan.forward = first_usable(perfs, returned, CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+                              CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, plan.forward);
   XMKD_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle, plan.x, plan.w, plan.conv, plan.y, plan.forward,
                                                            &plan.forward_bytes));
 }
@@ -71,14 +73,8 @@ void choose_backward_data(cudnnHandle_t handle, Plan& plan) {
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(static_cast<size_t>(count));
   XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, plan.w, plan.y, plan.conv, plan.x, count,
                                                                &returned, perfs.data()));
-  for (int i = 0; i < returned; ++i) {
-    const cudnnConvolutionBwdDataAlgo_t algo = perfs[i].algo;
-    if (fp32_deterministic(perfs[i]) && algo != CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT &&
-        algo != CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING) {
-      plan.backward_data = algo;
-      break;
-    }
-  }
+  plan.backward_data = first_usable(perfs, returned, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
+                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING, plan.backward_data);
   XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, plan.w, plan.y, plan.conv, plan.x,
                                                                 plan.backward_data, &plan.backward_data_bytes));
 }
@@ -89,14 +85,8 @@ void choose_backward_filter(cudnnHandle_t handle, Plan& plan) {
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perfs(static_cast<size_t>(count));
   XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, plan.x, plan.y, plan.conv, plan.w, count,
                                                                  &returned, perfs.data()));
-  for (int i = 0; i < returned; ++i) {
-    const cudnnConvolutionBwdFilterAlgo_t algo = perfs[i].algo;
-    if (fp32_deterministic(perfs[i]) && algo != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT &&
-        algo != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING) {
-      plan.backward_filter = algo;
-      break;
-    }
-  }
+  plan.backward_filter = first_usable(perfs, returned, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
+                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, plan.backward_filter);
   XMKD_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, plan.x, plan.y, plan.conv, plan.w,
                                                                   plan.backward_filter, &plan.backward_filter_bytes));
 }
