@@ -4,7 +4,6 @@
 // errors (an output that is not a single-modality network, a wrong channel count, a missing
 // metadata key) and the `xmkd export` / `xmkd predict` programs themselves.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
 #include "tests/support/errors.h"
+#include "tests/support/temp_dir.h"
 #include "tools/train/export.h"
 #include "tools/train/run_info.h"
 #include "tools/train/ui.h"
@@ -94,13 +94,7 @@ class TinyMethod : public models::Method {
 
 class ExportPredict : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "xmkd_export_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.path(name); }
 
   // A run directory whose best checkpoints hold a trained method's weights (fill offsets 1 and 2).
   std::string make_run(data::Task task, std::vector<std::string> class_names) {
@@ -145,7 +139,7 @@ class ExportPredict : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"xmkd_export"};
   TensorMap trained_rgb_;
 };
 

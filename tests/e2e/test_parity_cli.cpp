@@ -17,6 +17,7 @@
 #include "models/segmenter.h"
 #include "tests/support/deterministic.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/temp_dir.h"
 
 namespace xmkd {
 namespace {
@@ -25,14 +26,7 @@ namespace fs = std::filesystem;
 
 class ParityCli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "xmkd_parity_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.path(name); }
 
   // Runs `xmkd parity <args>`; returns the exit status, stderr in *err.
   int run(const std::string& args, std::string* err = nullptr) const {
@@ -48,7 +42,7 @@ class ParityCli : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"xmkd_parity"};
 };
 
 std::set<std::string> expected_keys(const Module& model) {

@@ -7,7 +7,6 @@
 // configs name a teacher run: tiny teachers are trained first, for one epoch, from the shipped
 // teacher configs themselves.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -19,6 +18,7 @@
 
 #include "engine/io/config.h"
 #include "tools/train/trainer.h"
+#include "tests/support/temp_dir.h"
 
 namespace xmkd::train {
 namespace {
@@ -30,13 +30,6 @@ const fs::path kConfigs = XMKD_CONFIG_DIR;
 
 class ShippedConfigs : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "xmkd_configs_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // The config at kConfigs/relative, on a 60-scene 32x32 synthetic dataset of `task`, with its
   // run directory in the test's folder and a batch size the 42 training scenes can fill.
   json small(const std::string& relative, const std::string& task) const {
@@ -51,7 +44,7 @@ class ShippedConfigs : public ::testing::Test {
   std::string run_dir(const std::string& relative) const {
     std::string name = relative;
     std::replace(name.begin(), name.end(), '/', '_');
-    return (dir_ / name).string();
+    return dir_.path(name);
   }
   static Trainer construct(const json& cfg, const std::string& relative) {
     TrainerOptions options;
@@ -69,7 +62,7 @@ class ShippedConfigs : public ::testing::Test {
     return cfg["run"]["dir"];
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"xmkd_configs"};
 };
 
 TEST_F(ShippedConfigs, EverySyntheticConfigIsValid) {

@@ -23,6 +23,7 @@
 #include "data/synthetic.h"
 #include "models/methods.h"
 #include "tests/support/errors.h"
+#include "tests/support/temp_dir.h"
 #include "tools/train/data_setup.h"
 #include "tools/train/run_info.h"
 #include "tools/train/trainer.h"
@@ -163,14 +164,7 @@ json progress_of(const std::string& last) {
 
 class TrainerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "xmkd_trainer_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.path(name); }
 
   // 60 samples of 32x32, 8 classes: 5 per class train (40: 5 batches of 8), 8 val, 12 test.
   json config(const std::string& run, const std::string& task = "classification") const {
@@ -218,7 +212,7 @@ class TrainerTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"xmkd_trainer"};
   std::atomic<bool> flag_{false};
 };
 

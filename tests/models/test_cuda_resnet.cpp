@@ -26,6 +26,7 @@
 #include "kernels/cuda/backends.h"
 #include "models/resnet18.h"
 #include "tests/models/parity_fixture.h"
+#include "tests/support/cuda_backends.h"
 #include "tests/support/deterministic.h"
 #include "tests/support/gradcheck.h"
 
@@ -34,6 +35,7 @@ namespace {
 
 using cuda::BatchNormBackend;
 using cuda::ConvBackend;
+using testing::CudaBackendScope;
 
 // A combination of the CUDA backends; name is the test's (the names are made when the tests are
 // listed, where backend names throw without CUDA).
@@ -44,22 +46,6 @@ struct Backends {
 };
 
 void PrintTo(const Backends& b, std::ostream* os) { *os << b.name; }
-
-class BackendScope {
- public:
-  explicit BackendScope(const Backends& b) : conv_(cuda::conv_backend()), batchnorm_(cuda::batchnorm_backend()) {
-    cuda::set_conv_backend(b.conv);
-    cuda::set_batchnorm_backend(b.batchnorm);
-  }
-  ~BackendScope() {
-    cuda::set_conv_backend(conv_);
-    cuda::set_batchnorm_backend(batchnorm_);
-  }
-
- private:
-  ConvBackend conv_;
-  BatchNormBackend batchnorm_;
-};
 
 // max|actual - expected| <= tol · max|expected|.
 void expect_close_to_scale(const Tensor& actual, const Tensor& expected, double tol, const std::string& what) {
@@ -109,7 +95,7 @@ TEST_P(CudaResNet, TrainingStepMatchesCpu) {
   const Step cpu = train_step(Device::CPU, x, labels);
   Step gpu;
   {
-    BackendScope scope(GetParam());
+    CudaBackendScope scope(GetParam().conv, GetParam().batchnorm);
     gpu = train_step(Device::CUDA, x, labels);
   }
   const double tol = fp32() ? 1e-3 : 5e-2;
@@ -124,7 +110,7 @@ TEST_P(CudaResNet, TrainingStepMatchesCpu) {
 // test_resnet_parity.cpp's OneTrainingStepMatchesPyTorch with the model and data on the GPU.
 TEST_P(CudaResNet, OneTrainingStepMatchesPyTorch) {
   if (!fp32()) GTEST_SKIP() << "TF32 is not held to PyTorch float32's precision";
-  BackendScope scope(GetParam());
+  CudaBackendScope scope(GetParam().conv, GetParam().batchnorm);
   testing::ParityFixture fixture("model_resnet18_c3");
   models::ResNet18 model(3, 10);
   testing::deterministic_init(model);

@@ -34,12 +34,14 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/cuda/backends.h"
+#include "tests/support/cuda_backends.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {
 namespace {
 
 using cuda::ConvBackend;
+using testing::CudaBackendScope;
 
 constexpr double kFp32 = 1e-5;
 constexpr double kCudnn = 5e-5;
@@ -53,16 +55,6 @@ double tolerance_of(ConvBackend b) {
   }
   return 0.0;
 }
-
-// Selects a conv backend for a scope and restores the previous one.
-class BackendScope {
- public:
-  explicit BackendScope(ConvBackend b) : saved_(cuda::conv_backend()) { cuda::set_conv_backend(b); }
-  ~BackendScope() { cuda::set_conv_backend(saved_); }
-
- private:
-  ConvBackend saved_;
-};
 
 struct ConvCase {
   std::string name;
@@ -176,7 +168,7 @@ void expect_conv_matches_cpu(const ConvCase& cc, ConvBackend backend, uint64_t s
                                    cc.options, Device::CPU, need);
   ConvResults gpu;
   {
-    BackendScope scope(backend);
+    CudaBackendScope scope(backend);
     gpu = run_conv(x, w, b, dy, cc.options, Device::CUDA, need);
   }
   const double rel = tolerance_of(backend);
@@ -236,11 +228,11 @@ TEST(CudaConvBackend, Tf32DiffersFromFp32) {
   Tensor w = testing::random_normal({64, 64, 3, 3}, gen).to(Device::CUDA);
   Tensor y32, y_tf32;
   {
-    BackendScope scope(ConvBackend::Handwritten);
+    CudaBackendScope scope(ConvBackend::Handwritten);
     y32 = conv2d(x, w, Tensor(), opts(1, 1)).to(Device::CPU);
   }
   {
-    BackendScope scope(ConvBackend::HandwrittenTF32);
+    CudaBackendScope scope(ConvBackend::HandwrittenTF32);
     y_tf32 = conv2d(x, w, Tensor(), opts(1, 1)).to(Device::CPU);
   }
   EXPECT_NE(y32.to_vector<float>(), y_tf32.to_vector<float>()) << "the TF32 backend gave FP32's bits";

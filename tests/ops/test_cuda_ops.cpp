@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/random.h"
-#include "kernels/cuda/backends.h"
+#include "tests/support/cuda_backends.h"
 #include "tests/support/cuda_compare.h"
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
@@ -216,11 +217,7 @@ class CudaNorm : public ::testing::TestWithParam<BatchNormBackend> {
   void SetUp() override {
     if (!cuda_available()) GTEST_SKIP() << "no CUDA device: CPU-vs-CUDA comparison skipped";
     if (!cuda::batchnorm_backend_available(GetParam())) GTEST_SKIP() << "built without cuDNN";
-    saved_ = cuda::batchnorm_backend();
-    cuda::set_batchnorm_backend(GetParam());
-  }
-  void TearDown() override {
-    if (cuda_available()) cuda::set_batchnorm_backend(saved_);
+    scope_.emplace(cuda::ConvBackend::Handwritten, GetParam());
   }
   Tolerance tolerance() const { return GetParam() == BatchNormBackend::Cudnn ? kCudnnBatchNorm : kBatchNorm; }
   Tolerance running_tolerance() const {
@@ -228,7 +225,7 @@ class CudaNorm : public ::testing::TestWithParam<BatchNormBackend> {
   }
 
  private:
-  BatchNormBackend saved_ = BatchNormBackend::Handwritten;
+  std::optional<testing::CudaBackendScope> scope_;
 };
 
 TEST_P(CudaNorm, BatchNormTrainingAndEval) {

@@ -7,6 +7,7 @@
 
 #include "engine/io/config.h"
 #include "tests/support/errors.h"
+#include "tests/support/temp_dir.h"
 
 namespace xmkd {
 namespace {
@@ -21,18 +22,12 @@ Config from(const char* text) { return Config::from_json(json::parse(text), "cfg
 
 class ConfigFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "xmkd_config_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = (dir_ / name).string();
+    const std::string p = dir_.path(name);
     std::ofstream(p) << text;
     return p;
   }
-  fs::path dir_;
+  testing::TempDir dir_{"xmkd_config"};
 };
 
 TEST(Config, TypedReadsAndDefaults) {
@@ -174,22 +169,22 @@ TEST_F(ConfigFile, OverrideAndFileErrors) {
   EXPECT_TRUE(contains(m, "bad.json") && contains(m, "not valid JSON")) << m;
   m = error_message([&] { Config::load(write("list.json", "[1, 2]")); });
   EXPECT_TRUE(contains(m, "must be a JSON object")) << m;
-  m = error_message([&] { Config::load((dir_ / "absent.json").string()); });
+  m = error_message([&] { Config::load((dir_.root() / "absent.json").string()); });
   EXPECT_TRUE(contains(m, "absent.json") && contains(m, "cannot open")) << m;
 }
 
 TEST_F(ConfigFile, ExistingPaths) {
   const std::string file = write("data.txt", "x");
-  Config c = Config::from_json({{"data", {{"path", file}, {"dir", dir_.string()}, {"gone", (dir_ / "gone").string()}}}}, "cfg.json");
+  Config c = Config::from_json({{"data", {{"path", file}, {"dir", dir_.root().string()}, {"gone", (dir_.root() / "gone").string()}}}}, "cfg.json");
   io::ConfigNode data = c.root().child("data");
   EXPECT_EQ(data.require_existing_path("path"), file);
-  EXPECT_EQ(data.get_existing_path("dir", ""), dir_.string());
+  EXPECT_EQ(data.get_existing_path("dir", ""), dir_.root().string());
   EXPECT_EQ(data.get_existing_path("unset", ""), "");   // an empty default is not checked
   std::string m = error_message([&] { data.require_existing_path("gone"); });
   EXPECT_TRUE(contains(m, "key 'data.gone'") && contains(m, "gone' does not exist")) << m;
   m = error_message([&] { data.require_existing_path("absent"); });
   EXPECT_TRUE(contains(m, "data.absent") && contains(m, "missing")) << m;
-  m = error_message([&] { data.get_existing_path("other", (dir_ / "nope").string()); });
+  m = error_message([&] { data.get_existing_path("other", (dir_.root() / "nope").string()); });
   EXPECT_TRUE(contains(m, "data.other") && contains(m, "does not exist")) << m;
 }
 

@@ -3,7 +3,6 @@
 // finish; twin shapes share a silhouette but not a depth relief), determinism, value ranges,
 // sensor holes, class balance, threads, errors, and the files write_synthetic writes.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <cstring>
@@ -18,6 +17,7 @@
 #include "data/synthetic_render.h"
 #include "data/synthetic_scene.h"
 #include "tests/support/errors.h"
+#include "tests/support/temp_dir.h"
 
 namespace xmkd::data {
 namespace {
@@ -467,22 +467,16 @@ TEST(SyntheticDataset, BadOptionsAndIndicesAreErrors) {
 
 class SyntheticFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "xmkd_synthetic_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   nlohmann::json manifest() const {
-    std::ifstream in(dir_ / "manifest.json");
+    std::ifstream in(dir_.root() / "manifest.json");
     return nlohmann::json::parse(in);
   }
-  fs::path dir_;
+  testing::TempDir dir_{"xmkd_synthetic"};
 };
 
 TEST_F(SyntheticFiles, WritesPngsThatReadBackToTheSamples) {
   const SyntheticOptions o = options(Task::Segmentation, 24, 5);
-  write_synthetic(o, dir_.string());
+  write_synthetic(o, dir_.root().string());
   const nlohmann::json m = manifest();
   EXPECT_EQ(m["task"], "segmentation");
   EXPECT_EQ(m["num_classes"], syn::kPixelClasses);
@@ -494,16 +488,16 @@ TEST_F(SyntheticFiles, WritesPngsThatReadBackToTheSamples) {
   EXPECT_EQ(m["modalities"][1]["channels"], 1);
   EXPECT_DOUBLE_EQ(m["modalities"][1]["scale"].get<double>(), 0.001);
   ASSERT_EQ(m["samples"].size(), 5u);
-  EXPECT_FALSE(fs::exists(dir_ / "manifest.json.tmp"));
+  EXPECT_FALSE(fs::exists(dir_.root() / "manifest.json.tmp"));
 
   const auto d = synthetic_dataset(o);
   for (int64_t i = 0; i < 5; ++i) {
     const nlohmann::json& entry = m["samples"][i];
     EXPECT_FALSE(entry.contains("label"));
     const Sample s = d->get(i);
-    const Image rgb = read_image((dir_ / entry["rgb"].get<std::string>()).string());
-    const Image depth = read_image((dir_ / entry["depth"].get<std::string>()).string());
-    const Image labels = read_image((dir_ / entry["label_map"].get<std::string>()).string());
+    const Image rgb = read_image((dir_.root() / entry["rgb"].get<std::string>()).string());
+    const Image depth = read_image((dir_.root() / entry["depth"].get<std::string>()).string());
+    const Image labels = read_image((dir_.root() / entry["label_map"].get<std::string>()).string());
     ASSERT_EQ(rgb.channels, 3);
     ASSERT_EQ(rgb.bit_depth, 8);
     ASSERT_EQ(depth.channels, 1);
@@ -525,7 +519,7 @@ TEST_F(SyntheticFiles, WritesPngsThatReadBackToTheSamples) {
 
 TEST_F(SyntheticFiles, ClassificationManifestListsLabelsNotLabelMaps) {
   const SyntheticOptions o = options(Task::Classification, 16, 9);
-  write_synthetic(o, dir_.string());
+  write_synthetic(o, dir_.root().string());
   const nlohmann::json m = manifest();
   EXPECT_EQ(m["task"], "classification");
   EXPECT_EQ(m["num_classes"], syn::kSceneClasses);
@@ -533,14 +527,14 @@ TEST_F(SyntheticFiles, ClassificationManifestListsLabelsNotLabelMaps) {
   for (int64_t i = 0; i < 9; ++i) {
     EXPECT_EQ(m["samples"][i]["label"].get<int64_t>(), labels[i]);
     EXPECT_FALSE(m["samples"][i].contains("label_map"));
-    EXPECT_TRUE(fs::exists(dir_ / "labels" / m["samples"][i]["rgb"].get<std::string>().substr(4)));
+    EXPECT_TRUE(fs::exists(dir_.root() / "labels" / m["samples"][i]["rgb"].get<std::string>().substr(4)));
   }
   EXPECT_EQ(m["samples"][8]["rgb"], "rgb/000008.png");
 }
 
 TEST_F(SyntheticFiles, UnwritableDirectoryIsAnError) {
-  std::ofstream(dir_ / "file") << "x";
-  testing::expect_error_naming([&] { write_synthetic(options(), (dir_ / "file" / "sub").string()); },
+  std::ofstream(dir_.root() / "file") << "x";
+  testing::expect_error_naming([&] { write_synthetic(options(), (dir_.root() / "file" / "sub").string()); },
                                "write_synthetic", "file");
 }
 

@@ -1,7 +1,6 @@
 // The training programs' user-facing pieces: the progress line, the raster canvas, the training
 // curves PNG and the segmentation grid PNG.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +10,7 @@
 
 #include "data/image_io.h"
 #include "tests/support/errors.h"
+#include "tests/support/temp_dir.h"
 #include "tools/train/canvas.h"
 #include "tools/train/ui.h"
 
@@ -19,20 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using xmkd::testing::contains;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "xmkd_ui_XXXXXX").string();
-    EXPECT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  fs::path dir_;
-};
+using xmkd::testing::TempDir;
 
 Rgb pixel(const data::Image& image, int64_t x, int64_t y) {
   const uint16_t* p = &image.pixels[static_cast<size_t>((y * image.width + x) * image.channels)];
