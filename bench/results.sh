@@ -4,6 +4,8 @@
 # Every run goes to runs/results/<task>/<name>-seed<k>. A finished run (eval.json present) is
 # skipped and an interrupted one resumed, so the script can be stopped and started again. Runs are
 # ordered method by method (all seeds of one method before the next), the most important first.
+# Several copies may work through the same grid at once (e.g. one per core with OMP_NUM_THREADS=1):
+# a run another copy is training (its lock in runs/results/<task>/.locks is held) is skipped.
 # At the end it prints the tables docs/results.md shows (xmkd report).
 # Environment: XMKD_TRAIN_ARGS (e.g. "--device cuda"), KD_MODALITIES (default "depth rgb").
 set -euo pipefail
@@ -12,24 +14,29 @@ task=${1:?usage: bench/results.sh classification|segmentation [SEED...]}; shift
 seeds=("$@"); [[ ${#seeds[@]} -gt 0 ]] || seeds=(0 1 2)
 kd_modalities=(${KD_MODALITIES:-depth rgb})
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
-scripts/setup.sh
+mkdir -p runs/results
+flock runs/results/.setup.lock scripts/setup.sh   # one build at a time when copies start together
 root=runs/results/$task
-mkdir -p "$root"
+mkdir -p "$root/.locks"
 c=configs/synthetic
 [[ $task == classification ]] && p=cls || p=seg
 
 train() {   # train NAME LABEL CONFIG [--set ...], for every seed
-  local name=$1 label=$2 config=$3; shift 3
+  local name=$1 label=$2 config=$3 lock; shift 3
   for s in "${seeds[@]}"; do
     local dir=$root/$name-seed$s
     [[ -f $dir/eval.json ]] && continue
-    if [[ -f $dir/last.safetensors ]]; then
+    exec {lock}>"$root/.locks/$name-seed$s"
+    if ! flock -n $lock; then echo "$dir: another copy is training it, skipped"; exec {lock}>&-; continue; fi
+    if [[ -f $dir/eval.json ]]; then :   # finished by another copy since the check above
+    elif [[ -f $dir/last.safetensors ]]; then
       build/xmkd train --resume "$dir" ${XMKD_TRAIN_ARGS:-}
     else
       # A distilled student reads the teacher of its own seed.
       build/xmkd train --config "$config" --out "$dir" --set seed=$s --set data.split_seed=$s \
         --set run.label="$label" "${@//SEED/$s}" ${XMKD_TRAIN_ARGS:-}
     fi
+    exec {lock}>&-
   done
 }
 runs() { for s in "${seeds[@]}"; do for n in "$@"; do [[ -f $root/$n-seed$s/eval.json ]] && echo "$root/$n-seed$s"; done; done; }

@@ -17,6 +17,7 @@
 #include "models/methods.h"
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/temp_dir.h"
 
 namespace xmkd {
 namespace {
@@ -129,11 +130,10 @@ void expect_overfits(Method& method, Task task, float ratio = 0.8f) {
   EXPECT_LT(last, ratio * first) << "first " << first << ", after 5 steps " << last;
 }
 
-std::string temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("xmkd_test_baselines_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir / "best");
-  return dir.string();
+// A run directory with its best/ folder, inside a test's temporary directory.
+std::string run_dir(const testing::TempDir& temp) {
+  std::filesystem::create_directories(temp.root() / "best");
+  return temp.root().string();
 }
 
 // A finished run as the trainer leaves it, as far as load_trained_method reads it.
@@ -245,7 +245,8 @@ TEST(Student, DeployableRoundTripsThroughSafetensors) {
     EXPECT_EQ(spec.architecture, c.architecture);
     EXPECT_EQ(spec.sizes, (std::map<std::string, int64_t>{{"in_channels", 1}, {"num_classes", kClasses}}));
 
-    std::string path = temp_dir(c.architecture) + "/depth.safetensors";
+    testing::TempDir temp("xmkd_test_baselines");
+    std::string path = temp.path("depth.safetensors");
     io::save_safetensors(path, method->checkpoint_module("depth").state_dict());
     std::shared_ptr<models::Deployable> rebuilt = models::make_deployable(spec);
     rebuilt->load_state_dict(io::load_safetensors(path), /*strict=*/true, path);
@@ -382,7 +383,8 @@ std::shared_ptr<Method> write_teacher_run(const std::string& dir, const nlohmann
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
 TEST(Kd, LoadsAFrozenMultimodalTeacher) {
-  std::string run = temp_dir("kd_fused");
+  testing::TempDir temp("xmkd_test_baselines");
+  std::string run = run_dir(temp);
   auto saved = write_teacher_run(run, {{"name", "teacher"}}, "fused", Task::Classification);
   auto method = build({{"name", "kd"}, {"modality", "depth"}, {"teacher", {{"run", run}, {"output", "fused"}}}},
                       Task::Classification);
@@ -418,7 +420,8 @@ TEST(Kd, LoadsAFrozenMultimodalTeacher) {
 }
 
 TEST(Kd, CrossModalTeacherIsAStudentRun) {
-  std::string run = temp_dir("kd_cross");
+  testing::TempDir temp("xmkd_test_baselines");
+  std::string run = run_dir(temp);
   auto saved = write_teacher_run(run, {{"name", "student"}, {"modality", "rgb"}}, "rgb", Task::Segmentation);
   auto method = build({{"name", "kd"}, {"modality", "depth"}, {"teacher", {{"run", run}, {"output", "rgb"}}}},
                       Task::Segmentation);
@@ -438,7 +441,8 @@ TEST(Kd, CrossModalTeacherIsAStudentRun) {
 }
 
 TEST(Kd, OverfitsOneBatch) {
-  std::string run = temp_dir("kd_overfit");
+  testing::TempDir temp("xmkd_test_baselines");
+  std::string run = run_dir(temp);
   write_teacher_run(run, {{"name", "student"}, {"modality", "rgb"}}, "rgb", Task::Classification);
   auto method = build({{"name", "kd"}, {"modality", "depth"}, {"teacher", {{"run", run}, {"output", "rgb"}}}},
                       Task::Classification);
@@ -446,7 +450,8 @@ TEST(Kd, OverfitsOneBatch) {
 }
 
 TEST(Kd, CtkdTrainsItsTemperature) {
-  std::string run = temp_dir("kd_ctkd");
+  testing::TempDir temp("xmkd_test_baselines");
+  std::string run = run_dir(temp);
   write_teacher_run(run, {{"name", "student"}, {"modality", "rgb"}}, "rgb", Task::Classification);
   auto method = build({{"name", "kd"},
                        {"modality", "depth"},
@@ -485,7 +490,8 @@ TEST(BaselineConfig, ErrorsNameTheKey) {
                                  {"teacher", {{"run", "/nonexistent/xmkd-run"}, {"output", "fused"}}}});
   EXPECT_TRUE(testing::contains(bad_run, "method.teacher.run")) << bad_run;
 
-  std::string run = temp_dir("kd_errors");
+  testing::TempDir temp("xmkd_test_baselines");
+  std::string run = run_dir(temp);
   write_run(run, {{"name", "teacher"}}, "fused", build({{"name", "teacher"}}, Task::Classification)->state_dict());
   std::string no_output = message({{"name", "kd"}, {"modality", "depth"}, {"teacher", {{"run", run}}}});
   EXPECT_TRUE(testing::contains(no_output, "method.teacher.output")) << no_output;
