@@ -89,7 +89,7 @@ void set_conv_backend(ConvBackend backend) {
 
 bool conv_backend_available(ConvBackend backend) { return backend != ConvBackend::Cudnn || cudnn_compiled(); }
 
-int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+int64_t conv2d_backward_weight_workspace_size(const Conv2dGeometry& g) {
   return conv_backend() == ConvBackend::Cudnn ? 0 : conv2d_implicit_gemm_workspace_size(g);
 }
 

@@ -13,7 +13,7 @@
 // from train.conv_backend and train.batchnorm_backend.
 //
 // Implemented in backends.cpp; a build without CUDA links no_cuda_stubs.cpp, where
-// setting a backend and conv2d_workspace_size throw "built without CUDA".
+// setting a backend and conv2d_backward_weight_workspace_size throw "built without CUDA".
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,10 +33,10 @@ void set_conv_backend(ConvBackend backend);
 // False for cudnn when this binary was built without cuDNN; true otherwise.
 bool conv_backend_available(ConvBackend backend);
 
-// Floats of scratch space the CUDA conv2d kernels need on the current backend (the op's
-// workspace argument): the per-split partial sums of the handwritten backward-weight pass.
-// cuDNN takes its own workspace from the caching allocator, so 0 there.
-int64_t conv2d_workspace_size(const Conv2dGeometry& g);
+// Floats of scratch space (the kernels' workspace argument) the backward-weight pass needs on the
+// current backend: the handwritten kernel's per-split partial sums. Forward and backward data need
+// none on CUDA, and cuDNN takes its own workspace from the caching allocator, so 0 there.
+int64_t conv2d_backward_weight_workspace_size(const Conv2dGeometry& g);
 
 enum class BatchNormBackend { Handwritten, Cudnn };
 

@@ -37,7 +37,9 @@ ConvBackend parse_conv_backend(const std::string&) { no_cuda("parse_conv_backend
 ConvBackend conv_backend() { return ConvBackend::Handwritten; }
 void set_conv_backend(ConvBackend) { no_cuda("set_conv_backend"); }
 bool conv_backend_available(ConvBackend) { return false; }
-int64_t conv2d_workspace_size(const Conv2dGeometry&) { no_cuda("conv2d_workspace_size"); }
+int64_t conv2d_backward_weight_workspace_size(const Conv2dGeometry&) {
+  no_cuda("conv2d_backward_weight_workspace_size");
+}
 const char* batchnorm_backend_name(BatchNormBackend) { no_cuda("batchnorm_backend_name"); }
 BatchNormBackend parse_batchnorm_backend(const std::string&) { no_cuda("parse_batchnorm_backend"); }
 BatchNormBackend batchnorm_backend() { return BatchNormBackend::Handwritten; }
