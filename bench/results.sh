@@ -6,7 +6,7 @@
 # ordered method by method (all seeds of one method before the next), the most important first.
 # Several copies may work through the same grid at once (e.g. one per core with OMP_NUM_THREADS=1):
 # a run another copy is training (its lock in runs/results/<task>/.locks is held) is skipped.
-# At the end it prints the tables docs/results.md shows (xmkd report).
+# At the end it prints the tables docs/results.md shows (xmkd report, bench/factors.py).
 # Environment: XMKD_TRAIN_ARGS (e.g. "--device cuda"), KD_MODALITIES (default "depth rgb").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +73,8 @@ if [[ $task == classification ]]; then
   echo "## DisCoM-KD and its ablations (test weighted F1 x100)"
   build/xmkd report $(runs student-rgb student-depth discom_kd discom_kd-no_adv discom_kd-no_mod discom_kd-no_aux \
     discom_kd-no_orth discom_kd-inv_only discom_kd-inf_only)
+  echo "## What each classifier learnt, factor by factor (% of test scenes; bench/factors.py)"
+  bench/factors.py $(runs student-rgb student-depth teacher discom_kd "${kd_names[@]}")
 else
   echo "## Students, teacher, distilled students, CroDiNo-KD (test mIoU x100)"
   build/xmkd report $(runs student-rgb student-depth teacher "${kd_names[@]}" crodino_kd)
