@@ -58,13 +58,14 @@ def _ctkd_temperature(theta, t_min=1.0, t_max=21.0, lam_min=0.0, lam_max=1.0):
     return _Reverse.apply(t_min + (t_max - t_min) * torch.sigmoid(theta), lam)
 
 
-def _mlkd(s, t, temperatures=(2, 3, 4, 5, 6)):
+def _mlkd(s, t, class_scale, temperatures=(2, 3, 4, 5, 6)):
     total = 0.0
     for T in temperatures:
         ps, pt = F.softmax(s / T, dim=1), F.softmax(t / T, dim=1)
         total = total + _kd(s, t, T)
         total = total + F.mse_loss(ps @ ps.t(), pt @ pt.t())     # batch level, mean over B² entries
-        total = total + F.mse_loss(ps.t() @ ps, pt.t() @ pt)     # class level, mean over C² entries
+        # class level, mean over C² entries; per pixel the Gram is rescaled to N samples' size
+        total = total + F.mse_loss(class_scale * (ps.t() @ ps), class_scale * (pt.t() @ pt))
     return total
 
 
@@ -97,7 +98,7 @@ def _case(student, teacher, labels, kind, lskd):
         inputs.append(theta)
         out["temperature"] = T.detach().reshape(())
     else:
-        kd = _mlkd(rs, rt)
+        kd = _mlkd(rs, rt, s.shape[0] / rs.shape[0] if s.dim() == 4 else 1.0)
         total = ce + kd
     grads = torch.autograd.grad(total, inputs)
     out.update({"loss": total, "grad_student": grads[0], "ce": ce, "kd": kd})
