@@ -25,10 +25,9 @@ train() {   # train NAME LABEL CONFIG [--set ...], for every seed
   local name=$1 label=$2 config=$3 lock; shift 3
   for s in "${seeds[@]}"; do
     local dir=$root/$name-seed$s
-    [[ -f $dir/eval.json ]] && continue
     exec {lock}>"$root/.locks/$name-seed$s"
     if ! flock -n $lock; then echo "$dir: another copy is training it, skipped"; exec {lock}>&-; continue; fi
-    if [[ -f $dir/eval.json ]]; then :   # finished by another copy since the check above
+    if [[ -f $dir/eval.json ]]; then :   # finished (checked under the lock: another copy may have just ended it)
     elif [[ -f $dir/last.safetensors ]]; then
       build/xmkd train --resume "$dir" ${XMKD_TRAIN_ARGS:-}
     else

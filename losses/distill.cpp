@@ -202,15 +202,15 @@ LossTerms Distiller::loss(const Tensor& student, const Tensor& teacher, const Te
     if (any) {
       // Pᵀ·P sums over the rows. Per pixel there are H·W rows per image, which would make the
       // class term ~(H·W)² times its classification size and swamp the cross-entropy; it is
-      // rescaled by N/R to the size of a batch of N samples (1 for class logits).
-      const float class_scale =
-          student.ndim() == 4 ? static_cast<float>(student.dim(0)) / static_cast<float>(rows.count()) : 1.0f;
+      // rescaled by N/R to the size of a batch of N samples (1 for class logits), i.e. the MSE by (N/R)².
+      const double class_scale =
+          student.ndim() == 4 ? static_cast<double>(student.dim(0)) / static_cast<double>(rows.count()) : 1.0;
       for (double T : o.temperatures) {
         instance = add(instance, kl_div_with_temperature(s, t, static_cast<float>(T)));
         const Tensor ps = softmax(tempered(s, T)), pt = softmax(tempered(t, T));
         batch = add(batch, gram_rows_mse(ps, pt));
-        klass = add(klass, mse_loss(scale(matmul(ps, ps, true, false), class_scale),
-                                    scale(matmul(pt, pt, true, false), class_scale)));
+        klass = add(klass, scale(mse_loss(matmul(ps, ps, true, false), matmul(pt, pt, true, false)),
+                                 static_cast<float>(class_scale * class_scale)));
       }
     }
     kd = add(add(instance, batch), klass);
