@@ -28,6 +28,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from factors import FACTORS  # bench/factors.py: a scene class's family, colour and twin
+
 RELIEF_CLIP = 0.2  # metres: relief is clipped to +-RELIEF_CLIP
 RELIEF_HOLE = -0.3  # metres: the value a hole gets, outside the clipped range
 RELIEF_UNIT = 1e-4  # metres per stored 16-bit step in a relief PNG
@@ -77,7 +79,7 @@ def twin_inputs(root, view, count):
     inputs, labels = [], []
     for i, sample in enumerate(samples):
         depth, cls = load_depth(root, sample), sample["label"]
-        labels.append((cls >> 1) & 1)  # classes: (family, twin, colour) as bits 2, 1, 0
+        labels.append(FACTORS["twin"](cls))
         if view == "depth":
             inputs.append(depth)
             continue
