@@ -69,9 +69,9 @@ std::shared_ptr<models::Deployable> make_tiny(const models::DeploySpec& spec) {
 // One network per modality (rgb: 3 channels, depth: 1) and a fused output that is not exportable.
 class TinyMethod : public models::Method {
  public:
-  TinyMethod(int64_t classes, bool segmentation) {
+  TinyMethod(int64_t classes, bool segmentation, int64_t depth_channels = 1) {
     rgb_ = register_module("rgb", std::make_shared<TinyNet>(3, classes, segmentation));
-    depth_ = register_module("depth", std::make_shared<TinyNet>(1, classes, segmentation));
+    depth_ = register_module("depth", std::make_shared<TinyNet>(depth_channels, classes, segmentation));
   }
   std::string name() const override { return "tiny"; }
   std::vector<models::MethodOutput> outputs() const override {
@@ -97,18 +97,22 @@ class ExportPredict : public ::testing::Test {
   std::string path(const std::string& name) const { return dir_.path(name); }
 
   // A run directory whose best checkpoints hold a trained method's weights (fill offsets 1 and 2).
-  std::string make_run(data::Task task, std::vector<std::string> class_names) {
+  // With a depth encoding, the depth network reads the encoding's channels.
+  std::string make_run(data::Task task, std::vector<std::string> class_names,
+                       const data::DepthEncoding& encoding = {}) {
     const std::string run = path("run");
     fs::create_directories(run + "/best");
     RunInfo info;
     info.task = task;
     info.num_classes = 3;
-    info.modalities = {{"rgb", 3}, {"depth", 1}};
-    info.normalization.mean = {{0.5f, 0.4f, 0.3f}, {2.0f}};
-    info.normalization.std = {{0.25f, 0.2f, 0.5f}, {1.5f}};
+    const int64_t depth_channels = encoding.channels();
+    info.modalities = {{"rgb", 3}, {"depth", depth_channels}};
+    info.normalization.mean = {{0.5f, 0.4f, 0.3f}, std::vector<float>(static_cast<size_t>(depth_channels), 2.0f)};
+    info.normalization.std = {{0.25f, 0.2f, 0.5f}, std::vector<float>(static_cast<size_t>(depth_channels), 1.5f)};
     info.class_names = std::move(class_names);
+    info.depth_encoding = encoding;
     write_run_info(run, info);
-    TinyMethod trained(3, task == data::Task::Segmentation);
+    TinyMethod trained(3, task == data::Task::Segmentation, depth_channels);
     trained.rgb_->fill(1.0f);
     trained.depth_->fill(2.0f);
     const std::map<std::string, std::string> best = {
@@ -245,6 +249,47 @@ TEST_F(ExportPredict, SegmenterOnSixteenBitDepthInMetres) {
   const data::Image colours = colourise_labels(mask);
   EXPECT_EQ(colours.width, 3);
   EXPECT_EQ(colours.height, 4);
+}
+
+// A depth network trained on normals: the run records the encoding, the export carries it, and
+// predict reads the raw 16-bit PNG (one channel), encodes it and normalises it as training did.
+TEST_F(ExportPredict, EncodedDepthNetworkEncodesTheRawDepthPng) {
+  data::DepthEncoding normals = data::default_depth_encoding(data::DepthEncodingKind::Normals);
+  normals.hfov_deg = 63.3f;
+  const std::string run = make_run(data::Task::Segmentation, {}, normals);
+  EXPECT_EQ(read_run_info(run).depth_encoding.describe(), normals.describe());
+  TinyMethod fresh(3, true, 3);
+  const std::string file = path("out/depth.safetensors");
+  export_deployable(fresh, "depth", run, file);
+  std::map<std::string, std::string> md;
+  io::load_safetensors(file, &md);
+  EXPECT_EQ(md.at(meta::kDepthEncoding), R"({"hfov_deg":63.3,"name":"normals","window":3})");
+  EXPECT_EQ(md.at(meta::kChannels), "3");
+
+  data::Image depth;
+  depth.height = 5, depth.width = 6, depth.channels = 1, depth.bit_depth = 16;
+  for (int i = 0; i < 30; ++i) depth.pixels.push_back(static_cast<uint16_t>(i == 7 ? 0 : 1500 + 40 * (i % 6) + 9 * (i / 6)));
+  data::write_png16(path("depth.png"), depth);
+
+  DeployedModel model = load_deployed(file, make_tiny);
+  EXPECT_EQ(model.depth_encoding.describe(), normals.describe());
+  const Tensor raw = read_model_input(model, path("depth.png"));
+  ASSERT_EQ(raw.shape(), (Shape{1, 1, 5, 6}));
+  const Tensor encoded = data::encode_depth(raw.view({1, 5, 6}), normals);
+  const Tensor logits = predict_image(model, path("depth.png"));
+  Tensor expected;
+  {
+    NoGradGuard no_grad;
+    expected = fresh.depth_->forward(normalised(encoded.view({1, 3, 5, 6}), {2.0f, 2.0f, 2.0f}, {1.5f, 1.5f, 1.5f}));
+  }
+  EXPECT_EQ(logits.to_vector<float>(), expected.to_vector<float>());
+
+  // A file whose recorded encoding disagrees with its channel count is named.
+  md[meta::kDepthEncoding] = R"({"name":"metric"})";
+  io::save_safetensors(path("bad.safetensors"), io::load_safetensors(file), md);
+  const std::string message = error_message([&] { load_deployed(path("bad.safetensors"), make_tiny); });
+  EXPECT_TRUE(contains(message, "bad.safetensors")) << message;
+  EXPECT_TRUE(contains(message, meta::kDepthEncoding)) << message;
 }
 
 TEST_F(ExportPredict, ErrorsNameTheOutputTheFileAndTheKey) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "data/datasets.h"
+#include "data/depth_encoding.h"
 #include "data/splits.h"
 #include "data/synthetic.h"
 #include "data/synthetic_scene.h"
@@ -169,10 +170,40 @@ data::ChannelStats read_normalization(const io::ConfigNode& node, const std::vec
   return stats;
 }
 
+// data.depth_encoding (metric | relief | normals) and its data.depth_options.
+data::DepthEncoding read_depth_encoding(const io::ConfigNode& node) {
+  const std::string name = node.get_choice("depth_encoding", "metric", data::depth_encoding_names());
+  data::DepthEncoding e = data::default_depth_encoding(data::parse_depth_encoding(name));
+  if (e.identity()) return e;
+  io::ConfigNode options = node.child("depth_options");
+  e.window = options.get_int("window", e.window);
+  if (e.window < 1 || e.window % 2 == 0 || e.window > 63)
+    options.fail("window", str_cat("expected an odd number of pixels in [1, 63], got ", e.window));
+  if (e.kind == data::DepthEncodingKind::Relief) {
+    e.clip = static_cast<float>(options.get_float("clip", e.clip));
+    if (!(e.clip > 0.0f)) options.fail("clip", str_cat("expected a positive number of metres, got ", e.clip));
+    e.fill_holes = options.get_choice("holes", "fill", {"fill", "mark"}) == "fill";
+  } else {
+    e.hfov_deg = static_cast<float>(options.get_float("hfov_deg", e.hfov_deg));
+    if (!(e.hfov_deg > 0.0f && e.hfov_deg < 180.0f))
+      options.fail("hfov_deg", str_cat("expected a field of view in (0, 180) degrees, got ", e.hfov_deg));
+  }
+  return e;
+}
+
 std::shared_ptr<data::Transform> normalization_transform(const data::ChannelStats& stats) {
   std::vector<std::shared_ptr<data::Transform>> steps;
   for (size_t m = 0; m < stats.mean.size(); ++m)
     steps.push_back(data::normalize(static_cast<int64_t>(m), stats.mean[m], stats.std[m]));
+  return data::compose(std::move(steps));
+}
+
+// The steps every sample goes through last, after any augmentation: the depth encoding, then
+// normalisation.
+std::shared_ptr<data::Transform> input_transform(const DataSetup& setup) {
+  std::vector<std::shared_ptr<data::Transform>> steps;
+  if (setup.depth_modality >= 0) steps.push_back(data::depth_encoding(setup.depth_modality, setup.info.depth_encoding));
+  steps.push_back(normalization_transform(setup.info.normalization));
   return data::compose(std::move(steps));
 }
 
@@ -201,10 +232,27 @@ DataSetup setup_data(const io::ConfigNode& node, const std::optional<data::Chann
   setup.info.modalities = setup.train->modalities();
   if (static_cast<int64_t>(setup.info.class_names.size()) != setup.info.num_classes) setup.info.class_names.clear();
 
+  setup.info.depth_encoding = read_depth_encoding(node);
+  if (!setup.info.depth_encoding.identity()) {
+    setup.depth_modality = setup.info.modality_index("depth");
+    if (setup.depth_modality < 0) {
+      std::string known;
+      for (const auto& spec : setup.info.modalities) known += (known.empty() ? "" : ", ") + spec.name;
+      node.fail("depth_encoding", str_cat("encoding '", data::depth_encoding_name(setup.info.depth_encoding.kind),
+                                          "' needs a modality named 'depth' (the data has: ", known, ")"));
+    }
+    const auto m = static_cast<size_t>(setup.depth_modality);
+    XMKD_CHECK(setup.info.modalities[m].channels == 1, node.key_path("depth_encoding"),
+               ": the 'depth' modality has ", setup.info.modalities[m].channels, " channels; an encoding needs one");
+    setup.info.modalities[m].channels = setup.info.depth_encoding.channels();
+  }
+
   if (node.has("normalize")) {
     setup.info.normalization = read_normalization(node, setup.info.modalities);
   } else if (!normalization) {
-    setup.info.normalization = data::compute_channel_stats(*setup.train);
+    setup.info.normalization = data::compute_channel_stats(
+        setup.depth_modality < 0 ? *setup.train
+                                 : *data::depth_encoded(setup.train, setup.depth_modality, setup.info.depth_encoding));
     // A constant channel (std 0) is only centred.
     for (auto& per_modality : setup.info.normalization.std)
       for (float& s : per_modality)
@@ -215,7 +263,7 @@ DataSetup setup_data(const io::ConfigNode& node, const std::optional<data::Chann
                normalization->mean.size(), " modalities, the data section gives ", setup.info.modalities.size());
     setup.info.normalization = *normalization;
   }
-  setup.eval_transform = normalization_transform(setup.info.normalization);
+  setup.eval_transform = input_transform(setup);
   setup.train_transform = setup.eval_transform;
   return setup;
 }
@@ -262,7 +310,7 @@ void setup_augmentation(const io::ConfigNode& node, const std::string& method_na
   if ((noise.noise_std > 0 || noise.drop_prob > 0) && modality("depth") >= 0)
     steps.push_back(data::depth_noise(modality("depth"), noise));
 
-  steps.push_back(normalization_transform(setup.info.normalization));
+  steps.push_back(input_transform(setup));
   setup.train_transform = data::compose(std::move(steps));
 }
 

@@ -7,6 +7,9 @@
 //   normalize     optional: {"<modality>": {"mean": [..], "std": [..]}} for every modality;
 //                 otherwise per-channel statistics of the training split
 //   split_seed    seed of every split this section draws (default 0)
+//   depth_encoding  metric (default) | relief | normals: how the modality named "depth" is
+//                 presented (data/depth_encoding.h), after augmentation, before normalisation
+//   depth_options optional: {window, clip, holes: fill|mark} (relief), {window, hfov_deg} (normals)
 // Per format:
 //   synthetic     task (classification|segmentation), size, count, seed; split stratified
 //                 (classification) or random (segmentation) by split_fractions [train, val, test]
@@ -20,7 +23,7 @@
 // "augment" keys (training split only): hflip, vflip, rot90 (probabilities), scale_min,
 // scale_max, decoupled (default true for crodino_kd), color_jitter {brightness, contrast,
 // saturation} (applied to "rgb"), depth_noise {noise_std, drop_prob} (applied to "depth");
-// normalisation comes last.
+// the depth encoding and normalisation come last.
 #pragma once
 #include <memory>
 #include <optional>
@@ -38,7 +41,8 @@ struct DataSetup {
   std::shared_ptr<const data::Dataset> train, val, test;
   RunInfo info;                                   // task, classes, modalities, normalisation
   std::shared_ptr<data::Transform> train_transform;   // augmentation, then normalisation
-  std::shared_ptr<data::Transform> eval_transform;    // normalisation only
+  std::shared_ptr<data::Transform> eval_transform;    // depth encoding and normalisation only
+  int64_t depth_modality = -1;                        // the modality info.depth_encoding applies to, or -1
 };
 
 // The "data" section's datasets and normalisation. `normalization` (a run's dataset.json) replaces

@@ -62,20 +62,6 @@ std::vector<T> parse_array(const std::string& file, const char* key, const std::
   }
 }
 
-// A JSON array of the shortest decimals that read back as the same floats ("[0.485,0.456]").
-std::string float_array_json(const std::vector<float>& values) {
-  std::string text = "[";
-  for (size_t i = 0; i < values.size(); ++i) {
-    char number[32] = "0";
-    for (int digits = 1; digits <= 9; ++digits) {
-      std::snprintf(number, sizeof number, "%.*g", digits, static_cast<double>(values[i]));
-      if (std::strtof(number, nullptr) == values[i]) break;
-    }
-    text += (i ? "," : "") + std::string(number);
-  }
-  return text + "]";
-}
-
 }  // namespace
 
 std::string default_export_path(const std::string& run_dir, const std::string& output) {
@@ -108,19 +94,9 @@ void export_deployable(models::Method& method, const std::string& output, const 
              "export: output '", output, "' reads modality ", m, " but ", run_dir, "/dataset.json lists ",
              info.modalities.size());
 
-  const models::DeploySpec spec = deployable->spec();
-  std::map<std::string, std::string> metadata = {
-      {meta::kArchitecture, spec.architecture},
-      {meta::kSizes, json(spec.sizes).dump()},
-      {meta::kTask, data::task_name(info.task)},
-      {meta::kModality, info.modalities[m].name},
-      {meta::kChannels, std::to_string(info.modalities[m].channels)},
-      {meta::kMean, float_array_json(info.normalization.mean[m])},
-      {meta::kStd, float_array_json(info.normalization.std[m])},
-      {meta::kOutput, output},
-      {meta::kMethod, method.name()},
-  };
-  if (!info.class_names.empty()) metadata[meta::kClassNames] = json(info.class_names).dump();
+  std::map<std::string, std::string> metadata = deploy_metadata(info, m, deployable->spec());
+  metadata[meta::kOutput] = output;
+  metadata[meta::kMethod] = method.name();
   for (const char* key : {meta::kEpoch, meta::kMetric, meta::kValue}) {
     auto it = best_metadata.find(key);
     if (it != best_metadata.end()) metadata[key] = it->second;
@@ -162,6 +138,13 @@ DeployedModel load_deployed(const std::string& file, const DeployableFactory& ma
     XMKD_CHECK(static_cast<int64_t>(values.size()) == model.channels, file, ": metadata key '", key, "' has ",
                values.size(), " values for ", model.channels, " channel(s)");
   }
+  if (md.count(meta::kDepthEncoding)) {
+    model.depth_encoding = data::depth_encoding_from_json(
+        parse_value(file, meta::kDepthEncoding, md.at(meta::kDepthEncoding)),
+        str_cat(file, ": metadata key '", meta::kDepthEncoding, "'"));
+    XMKD_CHECK(model.depth_encoding.channels() == model.channels, file, ": metadata key '", meta::kDepthEncoding,
+               "' gives ", model.depth_encoding.channels(), " channel(s), '", meta::kChannels, "' ", model.channels);
+  }
   if (md.count(meta::kClassNames)) {
     model.class_names = parse_array<std::string>(file, meta::kClassNames, md.at(meta::kClassNames), "strings");
   }
@@ -177,13 +160,24 @@ DeployedModel load_deployed(const std::string& file, const DeployableFactory& ma
 }
 
 Tensor read_model_input(const DeployedModel& model, const std::string& path) {
+  // An encoded depth network reads the sensor's one-channel depth map and encodes it itself.
+  const int64_t channels = model.depth_encoding.identity() ? model.channels : 1;
   const data::ImageHeader header = data::read_image_header(path);
-  XMKD_CHECK(data::channels_compatible(header.channels, model.channels), path, ": the image has ", header.channels,
-             " channel(s) but the model ", model.file, " expects ", model.channels, " (modality '", model.modality, "')");
-  const data::Image image = data::read_image(path, header.channels == model.channels ? 0 : static_cast<int>(model.channels));
+  XMKD_CHECK(data::channels_compatible(header.channels, channels), path, ": the image has ", header.channels,
+             " channel(s) but the model ", model.file, " expects ", channels, " (modality '", model.modality, "')");
+  const data::Image image = data::read_image(path, header.channels == channels ? 0 : static_cast<int>(channels));
   const float scale = model.modality == "depth" && image.bit_depth == 16 ? 0.001f : data::unit_scale(image.bit_depth);
-  const Tensor chw = data::image_to_tensor(image, scale, model.channels);
+  const Tensor chw = data::image_to_tensor(image, scale, channels);
   return chw.view({1, chw.dim(0), chw.dim(1), chw.dim(2)});
+}
+
+Tensor encode_input(const DeployedModel& model, const Tensor& x) {
+  check_ndim("encode_input", "x", x, 4);
+  if (model.depth_encoding.identity()) return x;
+  XMKD_CHECK(x.dim(0) == 1 && x.dim(1) == 1, "encode_input: ", model.file, " encodes a (1, 1, H, W) depth map, got ",
+             shape_str(x.shape()));
+  const Tensor encoded = data::encode_depth(x.view({1, x.dim(2), x.dim(3)}), model.depth_encoding);
+  return encoded.view({1, encoded.dim(0), x.dim(2), x.dim(3)});
 }
 
 Tensor normalise_input(const DeployedModel& model, const Tensor& x) {
@@ -197,7 +191,7 @@ Tensor normalise_input(const DeployedModel& model, const Tensor& x) {
 
 Tensor predict_image(DeployedModel& model, const std::string& path) {
   XMKD_CHECK(model.module, "predict_image: the model from ", model.file, " has no module");
-  const Tensor x = normalise_input(model, read_model_input(model, path));
+  const Tensor x = normalise_input(model, encode_input(model, read_model_input(model, path)));
   NoGradGuard no_grad;
   model.module->eval();
   return model.module->forward(x).to(Device::CPU);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "data/depth_encoding.h"
 #include "models/methods.h"
 
 namespace xmkd::train {
@@ -32,6 +33,7 @@ struct DeployedModel {
   std::string modality;
   int64_t channels = 0;
   std::vector<float> mean, std;
+  data::DepthEncoding depth_encoding;      // applied before normalisation (metric: none)
   std::vector<std::string> class_names;   // may be empty
   std::map<std::string, std::string> metadata;
   std::shared_ptr<models::Deployable> module;
@@ -45,11 +47,15 @@ DeployedModel load_deployed(const std::string& file, const DeployableFactory& ma
 // The image at `path` as the model's input, (1, C, H, W) float32 in data units as the dataset
 // readers decode it: 8-bit -> [0, 1]; 16-bit -> metres (value / 1000) for the "depth" modality,
 // [0, 1] otherwise. The file's channel count must be the model's (an extra alpha channel is
-// dropped); the error names the file and both counts.
+// dropped; a depth network with an encoding reads a one-channel depth map); the error names the
+// file and both counts.
 Tensor read_model_input(const DeployedModel& model, const std::string& path);
+// The model's depth encoding of a (1, 1, H, W) depth map in metres (x itself when it has none).
+Tensor encode_input(const DeployedModel& model, const Tensor& x);
 // (x - mean[c]) / std[c] per channel with the model's training normalisation.
 Tensor normalise_input(const DeployedModel& model, const Tensor& x);
-// The model's logits for the image at `path`: (1, classes) or (1, classes, H, W), on the CPU.
+// The model's logits for the image at `path` (read, encoded, normalised): (1, classes) or
+// (1, classes, H, W), on the CPU.
 Tensor predict_image(DeployedModel& model, const std::string& path);
 
 // Classification: the top_k classes of (1, classes) logits with their softmax probabilities, one

@@ -1,5 +1,7 @@
 #include "tools/train/run_info.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +11,30 @@
 namespace xmkd::train {
 
 using nlohmann::json;
+
+namespace {
+
+// A JSON array of the shortest decimals that read back as the same floats ("[0.485,0.456]").
+std::string float_array_json(const std::vector<float>& values) {
+  std::string text = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    char number[32] = "0";
+    for (int digits = 1; digits <= 9; ++digits) {
+      std::snprintf(number, sizeof number, "%.*g", digits, static_cast<double>(values[i]));
+      if (std::strtof(number, nullptr) == values[i]) break;
+    }
+    text += (i ? "," : "") + std::string(number);
+  }
+  return text + "]";
+}
+
+}  // namespace
+
+int64_t RunInfo::modality_index(const std::string& name) const {
+  for (size_t m = 0; m < modalities.size(); ++m)
+    if (modalities[m].name == name) return static_cast<int64_t>(m);
+  return -1;
+}
 
 models::MethodContext RunInfo::context(Device device) const {
   models::MethodContext context;
@@ -27,6 +53,8 @@ void write_run_info(const std::string& run_dir, const RunInfo& info) {
       entry["mean"] = info.normalization.mean[m];
       entry["std"] = info.normalization.std[m];
     }
+    if (info.modalities[m].name == "depth" && !info.depth_encoding.identity())
+      entry["encoding"] = data::depth_encoding_to_json(info.depth_encoding);
     modalities.push_back(entry);
   }
   json document = {{"task", data::task_name(info.task)},
@@ -37,6 +65,25 @@ void write_run_info(const std::string& run_dir, const RunInfo& info) {
   io::AtomicFile file(run_dir + "/dataset.json");
   file.write(text.data(), text.size());
   file.commit();
+}
+
+std::map<std::string, std::string> deploy_metadata(const RunInfo& info, int64_t m, const models::DeploySpec& spec) {
+  const auto i = static_cast<size_t>(m);
+  XMKD_CHECK(m >= 0 && i < info.modalities.size() && i < info.normalization.mean.size(), "deploy_metadata: modality ", m,
+             " of a run with ", info.modalities.size());
+  std::map<std::string, std::string> metadata = {
+      {meta::kArchitecture, spec.architecture},
+      {meta::kSizes, json(spec.sizes).dump()},
+      {meta::kTask, data::task_name(info.task)},
+      {meta::kModality, info.modalities[i].name},
+      {meta::kChannels, std::to_string(info.modalities[i].channels)},
+      {meta::kMean, float_array_json(info.normalization.mean[i])},
+      {meta::kStd, float_array_json(info.normalization.std[i])},
+  };
+  if (!info.class_names.empty()) metadata[meta::kClassNames] = json(info.class_names).dump();
+  if (info.modalities[i].name == "depth" && !info.depth_encoding.identity())
+    metadata[meta::kDepthEncoding] = data::depth_encoding_to_json(info.depth_encoding).dump();
+  return metadata;
 }
 
 RunInfo read_run_info(const std::string& run_dir) {
@@ -61,6 +108,8 @@ RunInfo read_run_info(const std::string& run_dir) {
       info.modalities.push_back({need(entry, "name", where).get<std::string>(), need(entry, "channels", where).get<int64_t>()});
       info.normalization.mean.push_back(need(entry, "mean", where).get<std::vector<float>>());
       info.normalization.std.push_back(need(entry, "std", where).get<std::vector<float>>());
+      if (entry.contains("encoding"))   // runs from before depth encodings have none: metric
+        info.depth_encoding = data::depth_encoding_from_json(entry["encoding"], str_cat(path, ": key '", where, "encoding'"));
     }
   } catch (const json::exception& e) {
     fail(path, ": ", e.what());

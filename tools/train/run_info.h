@@ -3,9 +3,11 @@
 // dataset: RUN/dataset.json holds the task, the classes, the modalities with their channel
 // counts and the per-channel normalisation the run trained with.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
+#include "data/depth_encoding.h"
 #include "data/transforms.h"
 #include "models/method.h"
 
@@ -17,10 +19,15 @@ struct RunInfo {
   std::vector<data::ModalitySpec> modalities;
   data::ChannelStats normalization;          // [modality][channel] mean and std
   std::vector<std::string> class_names;      // may be empty
+  data::DepthEncoding depth_encoding;        // of the modality named "depth" (metric: none)
+  int64_t modality_index(const std::string& name) const;   // -1 when absent
   models::MethodContext context(Device device) const;
 };
 
 void write_run_info(const std::string& run_dir, const RunInfo& info);   // atomic
+// The metadata that lets `xmkd predict` run the network of modality m on its own: architecture and
+// sizes, task, modality, channels, normalisation, depth encoding, class names.
+std::map<std::string, std::string> deploy_metadata(const RunInfo& info, int64_t m, const models::DeploySpec& spec);
 RunInfo read_run_info(const std::string& run_dir);                       // errors name the file and key
 
 // The safetensors metadata keys of a checkpoint that `xmkd predict` can run on its own.
@@ -32,6 +39,7 @@ constexpr const char* kModality = "xmkd.modality";           // e.g. "depth"
 constexpr const char* kChannels = "xmkd.channels";           // input channels, decimal
 constexpr const char* kMean = "xmkd.normalize_mean";         // JSON array, one per channel
 constexpr const char* kStd = "xmkd.normalize_std";           // JSON array
+constexpr const char* kDepthEncoding = "xmkd.depth_encoding"; // JSON object (depth only; absent: metric)
 constexpr const char* kClassNames = "xmkd.class_names";      // JSON array (may be absent)
 constexpr const char* kOutput = "xmkd.output";               // the method output it came from
 constexpr const char* kMethod = "xmkd.method";               // the method's name

@@ -112,12 +112,6 @@ struct Best {
   int64_t epoch = 0;
 };
 
-std::string json_array(const std::vector<float>& values) {
-  json a = json::array();
-  for (float v : values) a.push_back(v);
-  return a.dump();
-}
-
 }  // namespace
 
 std::atomic<bool>& interrupt_flag() { return g_interrupt; }
@@ -207,25 +201,20 @@ struct Trainer::State {
   }
 
   void write_best(const models::MethodOutput& output, int64_t epoch, double value) const {
-    std::map<std::string, std::string> metadata = {{meta::kOutput, output.name},
-                                                   {meta::kMethod, method_name},
-                                                   {meta::kTask, data::task_name(data.info.task)},
-                                                   {meta::kEpoch, std::to_string(epoch)},
-                                                   {meta::kMetric, selection_metric(data.info.task)},
-                                                   {meta::kValue, json(value).dump()}};
-    if (!data.info.class_names.empty()) metadata[meta::kClassNames] = json(data.info.class_names).dump();
+    std::map<std::string, std::string> metadata;
     if (std::shared_ptr<models::Deployable> deployable = method->deployable(output.name)) {
-      const models::DeploySpec spec = deployable->spec();
-      metadata[meta::kArchitecture] = spec.architecture;
-      metadata[meta::kSizes] = json(spec.sizes).dump();
       XMKD_CHECK(output.input_modalities.size() == 1, method_name, ": output '", output.name,
                  "' has a deployable module but reads ", output.input_modalities.size(), " modalities");
-      const auto m = static_cast<size_t>(output.input_modalities[0]);
-      metadata[meta::kModality] = data.info.modalities[m].name;
-      metadata[meta::kChannels] = std::to_string(data.info.modalities[m].channels);
-      metadata[meta::kMean] = json_array(data.info.normalization.mean[m]);
-      metadata[meta::kStd] = json_array(data.info.normalization.std[m]);
+      metadata = deploy_metadata(data.info, output.input_modalities[0], deployable->spec());
+    } else if (!data.info.class_names.empty()) {
+      metadata[meta::kClassNames] = json(data.info.class_names).dump();
     }
+    metadata[meta::kOutput] = output.name;
+    metadata[meta::kMethod] = method_name;
+    metadata[meta::kTask] = data::task_name(data.info.task);
+    metadata[meta::kEpoch] = std::to_string(epoch);
+    metadata[meta::kMetric] = selection_metric(data.info.task);
+    metadata[meta::kValue] = json(value).dump();
     fs::create_directories(run_dir + "/best");
     io::save_safetensors(files.best(output.name), method->checkpoint_module(output.name).state_dict(), metadata);
   }
