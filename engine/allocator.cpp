@@ -1,6 +1,7 @@
 #include "engine/allocator.h"
 
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -85,11 +86,11 @@ class CachingAllocator {
     switch (pool_) {
       case Pool::Host: return std::aligned_alloc(kAlignment, size);
       case Pool::Device:
-        try {
-          return cuda::device_malloc(size);
-        } catch (const Error&) {
-          return nullptr;
-        }
+        // Only out-of-memory comes back as nullptr (and is retried); no device, or a sticky fault
+        // of an earlier kernel, throws with the CUDA error's name.
+        XMKD_CHECK(cuda::device_count() > 0, "cannot allocate ", size, " bytes on the GPU: ", cuda::device_status(),
+                   " (`xmkd info` shows the devices; use --device cpu to run without one)");
+        return cuda::device_malloc(size);
       case Pool::PinnedHost:
         if (void* p = cuda::host_malloc_pinned(size)) return p;
         void* p = std::aligned_alloc(kAlignment, size);   // no pinned memory: ordinary memory
@@ -103,11 +104,23 @@ class CachingAllocator {
     else if (pool_ == Pool::PinnedHost && !unpinned_.erase(p)) cuda::host_free_pinned(p);
     else std::free(p);
   }
+  // The cache is emptied before anything is freed, so a free that throws (a sticky CUDA error)
+  // leaves no freed block behind to be handed out again; the first error is rethrown once every
+  // block has been tried.
   void release_cached_locked() {
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) system_free(p);
-    free_.clear();
+    std::unordered_map<size_t, std::vector<void*>> blocks;
+    blocks.swap(free_);
     stats_.cached = 0;
+    std::exception_ptr first;
+    for (auto& [size, list] : blocks)
+      for (void* p : list) {
+        try {
+          system_free(p);
+        } catch (...) {
+          if (!first) first = std::current_exception();
+        }
+      }
+    if (first) std::rethrow_exception(first);
   }
 
   Pool pool_;

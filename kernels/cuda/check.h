@@ -1,6 +1,7 @@
 // Every CUDA runtime and cuBLAS call is checked: a failure throws xmkd::Error with the call, file
-// and line. XMKD_CUDA_CHECK_LAUNCH() after a <<<...>>> launch reports a bad launch configuration
-// (the kernel's own faults surface at the next synchronising call, which is checked too).
+// and line. XMKD_CUDA_CHECK_LAUNCH() after a <<<...>>> launch reports a bad launch configuration;
+// the kernel's own faults surface at the next synchronising call, which is checked too, or at the
+// launch itself with XMKD_CUDA_SYNC=1 (runtime.h).
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -15,7 +16,10 @@
                    ") in ", #call, " at ", __FILE__, ":", __LINE__);                   \
   } while (0)
 
-#define XMKD_CUDA_CHECK_LAUNCH() XMKD_CUDA_CHECK(cudaGetLastError())
+namespace xmkd::cuda {
+void check_launch(const char* file, int line);   // runtime.cu
+}
+#define XMKD_CUDA_CHECK_LAUNCH() ::xmkd::cuda::check_launch(__FILE__, __LINE__)
 
 #define XMKD_CUBLAS_CHECK(call)                                                                     \
   do {                                                                                              \

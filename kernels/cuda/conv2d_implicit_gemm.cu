@@ -51,9 +51,10 @@ constexpr int kLoadsPerThread = kTile * kSlice / kThreads;
 static_assert(kLoadsPerThread * kThreads == kTile * kSlice, "the slices are loaded in whole rounds");
 static_assert(kThreads == 256, "the micro-tile and warp layouts assume 16x16 threads, 8 warps");
 
-// Split-k for backward weight: enough blocks for two waves of an H100's 132 SMs, each split at
-// least kMinSplitLength long (shorter ones spend more on the extra pass than they save).
-constexpr int kFillBlocks = 2 * 132;
+// Split-k for backward weight: enough blocks for two waves of the device's SMs, each split at
+// least kMinSplitLength long (shorter ones spend more on the extra pass than they save). Read
+// from the current device, so the workspace size and the launch agree on one device.
+int fill_blocks() { return 2 * std::max(1, multiprocessor_count()); }
 constexpr int kMinSplitLength = 256;
 constexpr int kMaxSplits = 64;
 
@@ -351,7 +352,7 @@ struct Split {
 Split weight_split(const ConvShape& s) {
   const int k_dim = s.N * s.P * s.Q;
   const int tiles = ((s.C * s.R * s.S + kTile - 1) / kTile) * ((s.K + kTile - 1) / kTile);
-  const int wanted = (kFillBlocks + tiles - 1) / tiles;
+  const int wanted = (fill_blocks() + tiles - 1) / tiles;
   const int count = std::clamp(wanted, 1, std::max(1, std::min(kMaxSplits, k_dim / kMinSplitLength)));
   const int chunk = ((k_dim + count - 1) / count + kSlice - 1) / kSlice * kSlice;
   return {(k_dim + chunk - 1) / chunk, chunk};

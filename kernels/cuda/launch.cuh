@@ -24,9 +24,10 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
 // Blocks for a grid-stride loop over n items: one item per thread up to a cap of 8 blocks per
-// SM on a large GPU; at least one block (the kernel then sees n == 0 and does nothing).
+// SM of the current device; at least one block (the kernel then sees n == 0 and does nothing).
+int multiprocessor_count();   // runtime.h
 inline unsigned blocks_for(int64_t n) {
-  constexpr int64_t kMaxBlocks = 8 * 132;
+  const int64_t kMaxBlocks = 8 * static_cast<int64_t>(multiprocessor_count());
   const int64_t b = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(b < 1 ? 1 : b > kMaxBlocks ? kMaxBlocks : b);
 }

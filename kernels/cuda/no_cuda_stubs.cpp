@@ -19,6 +19,10 @@ namespace {
 
 bool compiled() { return false; }
 int device_count() { return 0; }
+std::string device_status() { return "xmkd was built without CUDA"; }
+int multiprocessor_count() { return 0; }
+bool sync_after_launch() { return false; }
+void check_launch(const char*, int) {}
 void* device_malloc(size_t) { no_cuda("device_malloc"); }
 void device_free(void*) { no_cuda("device_free"); }
 void copy_host_to_device(void*, const void*, size_t) { no_cuda("copy_host_to_device"); }

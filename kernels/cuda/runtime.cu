@@ -1,5 +1,7 @@
 // The engine's CUDA runtime (runtime.h) and the per-device stream and cuBLAS handle every kernel
 // file uses (launch.cuh).
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -54,26 +56,79 @@ cublasHandle_t cublas_handle() {
 
 bool compiled() { return true; }
 
+namespace {
+// cudaGetDeviceCount's answer; an error (no device, no driver, a driver too old for this runtime)
+// counts as no device, and is kept for device_status().
+cudaError_t count_devices(int* n) {
+  *n = 0;
+  const cudaError_t status = cudaGetDeviceCount(n);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    *n = 0;
+  }
+  return status;
+}
+}  // namespace
+
 int device_count() {
   int n = 0;
-  // No driver or no device is not an error here: it means "no CUDA device present".
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
+  count_devices(&n);
   return n;
+}
+
+std::string device_status() {
+  int n = 0;
+  const cudaError_t status = count_devices(&n);
+  if (n > 0) return "";
+  if (status == cudaSuccess) return "no CUDA device: the driver reports none";
+  return str_cat("no CUDA device: ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ")");
+}
+
+int multiprocessor_count() {
+  static std::once_flag once[kMaxDevices];
+  static int counts[kMaxDevices];
+  if (device_count() == 0) return 0;
+  const int device = current_device();
+  std::call_once(once[device], [device] {
+    XMKD_CUDA_CHECK(cudaDeviceGetAttribute(&counts[device], cudaDevAttrMultiProcessorCount, device));
+  });
+  return counts[device];
+}
+
+bool sync_after_launch() {
+  static const bool on = [] {
+    const char* value = std::getenv("XMKD_CUDA_SYNC");
+    return value != nullptr && std::strcmp(value, "") != 0 && std::strcmp(value, "0") != 0;
+  }();
+  return on;
+}
+
+void check_launch(const char* file, int line) {
+  cudaError_t status = cudaGetLastError();
+  const char* what = "kernel launch";
+  if (status == cudaSuccess && sync_after_launch()) {
+    status = cudaStreamSynchronize(stream());
+    what = "kernel (XMKD_CUDA_SYNC=1: synchronised after its launch)";
+  }
+  if (status != cudaSuccess)
+    fail("CUDA error ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ") in the ", what, " at ", file, ":",
+         line);
 }
 
 void* device_malloc(size_t bytes) {
   void* p = nullptr;
   const cudaError_t status = cudaMalloc(&p, bytes);
-  if (status != cudaSuccess) {
+  if (status == cudaErrorMemoryAllocation) {
     // Cleared, so that the caching allocator's retry after freeing its cache (allocator.cpp) does
     // not leave the failure behind for the next launch check to report.
     cudaGetLastError();
-    fail("CUDA error ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ") in cudaMalloc of ", bytes,
-         " bytes at ", __FILE__, ":", __LINE__);
+    return nullptr;
   }
+  if (status != cudaSuccess)
+    fail("CUDA error ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ") in cudaMalloc of ", bytes,
+         " bytes at ", __FILE__, ":", __LINE__,
+         status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver ? " (see `xmkd info`; or use --device cpu)"
+                                                                               : "");
   return p;
 }
 
@@ -119,6 +174,7 @@ DeviceProperties device_properties(int device) {
   out.name = prop.name;
   out.major = prop.major;
   out.minor = prop.minor;
+  out.multiprocessors = prop.multiProcessorCount;
   int previous = 0;
   XMKD_CUDA_CHECK(cudaGetDevice(&previous));
   XMKD_CUDA_CHECK(cudaSetDevice(device));

@@ -14,8 +14,23 @@ namespace xmkd::cuda {
 
 bool compiled();                 // was this binary built with the CUDA backend?
 int device_count();              // 0 when not compiled or no device/driver is present
+// Why device_count() is 0, for messages and `xmkd info`: "" when a device is present; otherwise
+// "no CUDA device: cudaErrorInsufficientDriver (CUDA driver version is insufficient for CUDA
+// runtime version)" with the error cudaGetDeviceCount returned, or "xmkd was built without CUDA".
+std::string device_status();
+int multiprocessor_count();      // SMs of the current device (read once per device); 0 without one
 
-void* device_malloc(size_t bytes);   // raw cudaMalloc; the engine goes through its caching allocator
+// XMKD_CUDA_SYNC=1 in the environment: every kernel launch is followed by a synchronisation and a
+// check, so the first fault is reported at the launch that caused it (slow; for debugging and a
+// first run on a new machine). Read once.
+bool sync_after_launch();
+// What XMKD_CUDA_CHECK_LAUNCH() calls: the launch error, then in sync mode the kernel's own.
+void check_launch(const char* file, int line);
+
+// Raw cudaMalloc; the engine goes through its caching allocator. nullptr when the device is out
+// of memory (cudaErrorMemoryAllocation, cleared, so the allocator may free its cache and retry);
+// any other error (a sticky fault of an earlier kernel, no device) throws, naming the CUDA error.
+void* device_malloc(size_t bytes);
 void device_free(void* ptr);
 void copy_host_to_device(void* dst, const void* src, size_t bytes);
 void copy_device_to_host(void* dst, const void* src, size_t bytes);
@@ -31,6 +46,7 @@ void synchronize();              // waits for all work queued on the current dev
 struct DeviceProperties {
   std::string name;
   int major = 0, minor = 0;              // compute capability
+  int multiprocessors = 0;
   size_t total_bytes = 0, free_bytes = 0;
 };
 DeviceProperties device_properties(int device);

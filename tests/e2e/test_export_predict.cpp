@@ -18,6 +18,7 @@
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
 #include "tests/support/errors.h"
+#include "tests/support/run_cli.h"
 #include "tests/support/temp_dir.h"
 #include "tools/train/export.h"
 #include "tools/train/run_info.h"
@@ -133,15 +134,7 @@ class ExportPredict : public ::testing::Test {
   }
 
   // `xmkd <args>`: the exit status, with stdout and stderr in *out.
-  int run_cli(const std::string& args, std::string* out) const {
-    const std::string command = std::string("'") + XMKD_BINARY + "' " + args + " > '" + path("cli.txt") + "' 2>&1";
-    const int status = std::system(command.c_str());
-    std::ifstream in(path("cli.txt"));
-    std::stringstream text;
-    text << in.rdbuf();
-    *out = text.str();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  int run_cli(const std::string& args, std::string* out) const { return testing::run_xmkd(args, path("cli.txt"), out); }
 
   testing::TempDir dir_{"xmkd_export"};
   TensorMap trained_rgb_;

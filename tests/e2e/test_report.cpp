@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tests/support/errors.h"
+#include "tests/support/run_cli.h"
 
 namespace {
 
@@ -31,13 +32,7 @@ class ReportTest : public ::testing::Test {
   }
 
   int report(const std::string& args, std::string* out) {
-    fs::path file = root_ / "out.txt";
-    int status = std::system((std::string("'") + XMKD_BINARY + "' report " + args + " > '" + file.string() + "' 2>&1").c_str());
-    std::ifstream in(file);
-    std::stringstream text;
-    text << in.rdbuf();
-    *out = text.str();
-    return WEXITSTATUS(status);
+    return xmkd::testing::run_xmkd("report " + args, (root_ / "out.txt").string(), out);
   }
 
   fs::path root_;
@@ -54,7 +49,30 @@ TEST_F(ReportTest, GroupsByLabelAndAveragesSeeds) {
   // Columns student and dkd+lskd; row rgb: mean 55, sample std 7.07 over 2 runs; row depth: 40.
   EXPECT_TRUE(xmkd::testing::contains(out, "| weighted_f1 (x100, test) | student | dkd+lskd |")) << out;
   EXPECT_TRUE(xmkd::testing::contains(out, "| rgb | 55.00 ± 7.07 (n=2) |  |")) << out;
-  EXPECT_TRUE(xmkd::testing::contains(out, "| depth |  | 40 |")) << out;
+  EXPECT_TRUE(xmkd::testing::contains(out, "| depth |  | 40.00 |")) << out;
+}
+
+// The main job's table: the order of the arguments does not matter, and --baseline adds the gain.
+TEST_F(ReportTest, FixedOrderAndTheGainOverABaseline) {
+  const std::string student = R"({"method": {"name": "student"}})";
+  std::string discom = write_run("d", R"({"method": {"name": "discom_kd"}})",
+                                 R"({"outputs": {"depth": {"weighted_f1": 0.5961}, "rgb": {"weighted_f1": 0.7165}}})");
+  std::string teacher = write_run("t", R"({"method": {"name": "teacher"}})", R"({"outputs": {"fused": {"weighted_f1": 0.9675}}})");
+  std::string depth = write_run("sd", student, R"({"outputs": {"depth": {"weighted_f1": 0.5228}}})");
+  std::string rgb = write_run("sr", student, R"({"outputs": {"rgb": {"weighted_f1": 0.6255}}})");
+  std::string first, second;
+  ASSERT_EQ(report("--baseline student '" + discom + "' '" + teacher + "' '" + depth + "' '" + rgb + "'", &first), 0) << first;
+  ASSERT_EQ(report("--baseline student '" + rgb + "' '" + depth + "' '" + teacher + "' '" + discom + "'", &second), 0) << second;
+  EXPECT_EQ(first, second);
+  const std::string expected =
+      "| weighted_f1 (x100, test) | student | teacher | discom_kd | discom_kd − student |\n"
+      "|---|---|---|---|---|\n"
+      "| rgb | 62.55 |  | 71.65 | +9.10 |\n"
+      "| depth | 52.28 |  | 59.61 | +7.33 |\n"
+      "| fused |  | 96.75 |  |  |\n";
+  EXPECT_EQ(first, expected);
+  EXPECT_EQ(report("--baseline nobody '" + rgb + "'", &first), 1);
+  EXPECT_TRUE(xmkd::testing::contains(first, "'nobody' is not the label of any of the runs")) << first;
 }
 
 TEST_F(ReportTest, MissingResultsAndMetricsAreNamed) {

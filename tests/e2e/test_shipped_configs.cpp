@@ -34,7 +34,10 @@ class ShippedConfigs : public ::testing::Test {
   // run directory in the test's folder and a batch size the 42 training scenes can fill.
   json small(const std::string& relative, const std::string& task) const {
     json cfg = json::parse(std::ifstream(kConfigs / relative));
-    cfg["data"] = {{"format", "synthetic"}, {"task", task}, {"size", 32}, {"count", 60}, {"seed", 1}};
+    json data = {{"format", "synthetic"}, {"task", task}, {"size", 32}, {"count", 60}, {"seed", 1}};
+    for (const char* key : {"depth_encoding", "depth_options"})   // the encoding is validated too
+      if (cfg["data"].contains(key)) data[key] = cfg["data"][key];
+    cfg["data"] = data;
     const int64_t batch = cfg["train"].value("batch_size", 32);
     cfg["train"]["batch_size"] = std::min<int64_t>(batch, 8);
     if (cfg["train"].contains("eval_batch_size")) cfg["train"]["eval_batch_size"] = 8;

@@ -35,6 +35,7 @@
 #include "engine/random.h"
 #include "kernels/cuda/backends.h"
 #include "tests/support/cuda_backends.h"
+#include "tests/support/cuda_skip.h"
 #include "tests/support/gradcheck.h"
 
 namespace xmkd {
@@ -184,7 +185,7 @@ void expect_conv_matches_cpu(const ConvCase& cc, ConvBackend backend, uint64_t s
 class CudaConv : public ::testing::TestWithParam<ConvBackend> {
  protected:
   void SetUp() override {
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+    XMKD_SKIP_WITHOUT_CUDA();
     if (!cuda::conv_backend_available(GetParam())) GTEST_SKIP() << "built without cuDNN";
   }
 };
@@ -209,7 +210,7 @@ TEST_P(CudaConv, PartialGradientsMatchCpu) {
 }
 
 TEST(CudaConvBackend, ParsesNamesAndRejectsUnknownOnes) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   for (ConvBackend b : {ConvBackend::Handwritten, ConvBackend::HandwrittenTF32, ConvBackend::Cudnn})
     EXPECT_EQ(cuda::parse_conv_backend(cuda::conv_backend_name(b)), b);
   try {
@@ -222,7 +223,7 @@ TEST(CudaConvBackend, ParsesNamesAndRejectsUnknownOnes) {
 
 // The TF32 backend really runs other kernels: its results differ from the FP32 ones.
 TEST(CudaConvBackend, Tf32DiffersFromFp32) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(400);
   Tensor x = testing::random_normal({2, 64, 8, 8}, gen).to(Device::CUDA);
   Tensor w = testing::random_normal({64, 64, 3, 3}, gen).to(Device::CUDA);

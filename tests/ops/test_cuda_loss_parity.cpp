@@ -11,6 +11,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/cuda_skip.h"
 
 namespace xmkd {
 namespace {
@@ -49,7 +50,7 @@ Tensor to_int32(const Tensor& labels64) {
 float scalar_of(const TensorMap& f, const std::string& key) { return fixture_tensor(f, key).to_vector<float>()[0]; }
 
 TEST(CudaLossParity, CrossEntropyClassWithWeightsAndIgnoreIndex) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: PyTorch loss fixtures on CUDA skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   TensorMap f = load_fixture("losses_ce_class");
   Tensor labels = on_gpu(f, "labels");
   for (const Tensor& l : {labels, to_int32(labels)}) {
@@ -65,7 +66,7 @@ TEST(CudaLossParity, CrossEntropyClassWithWeightsAndIgnoreIndex) {
 }
 
 TEST(CudaLossParity, CrossEntropyPerPixelIgnore255) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: PyTorch loss fixtures on CUDA skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   TensorMap f = load_fixture("losses_ce_pixel");
   Tensor labels = on_gpu(f, "labels");
   CrossEntropyOptions options;
@@ -78,7 +79,7 @@ TEST(CudaLossParity, CrossEntropyPerPixelIgnore255) {
 }
 
 TEST(CudaLossParity, SoftmaxAndLogSoftmax) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: PyTorch loss fixtures on CUDA skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   for (const char* tag : {"2d", "4d"}) {
     TensorMap f = load_fixture("losses_softmax");
     Tensor x = leaf(f, std::string("x_") + tag);
@@ -91,7 +92,7 @@ TEST(CudaLossParity, SoftmaxAndLogSoftmax) {
 }
 
 TEST(CudaLossParity, KlDivergenceWithAndWithoutTemperature) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: PyTorch loss fixtures on CUDA skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   TensorMap f = load_fixture("losses_kl_div");
   const float T = scalar_of(f, "temperature");
   for (const std::string tag : {"2d", "4d"}) {
@@ -106,14 +107,14 @@ TEST(CudaLossParity, KlDivergenceWithAndWithoutTemperature) {
 }
 
 TEST(CudaLossParity, MeanSquaredError) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: PyTorch loss fixtures on CUDA skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   TensorMap f = load_fixture("losses_mse");
   Tensor a = leaf(f, "a"), b = leaf(f, "b");
   expect_matches_fixture(f, "mse_loss", mse_loss(a, b), "loss", {{a, "grad_a"}, {b, "grad_b"}});
 }
 
 TEST(CudaLossParity, CosineSimilarity) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: PyTorch loss fixtures on CUDA skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   TensorMap f = load_fixture("losses_cosine");
   for (const std::string tag : {"2d", "4d"}) {
     Tensor a = leaf(f, "a_" + tag), b = leaf(f, "b_" + tag);
@@ -127,7 +128,7 @@ TEST(CudaLossParity, CosineSimilarity) {
 }
 
 TEST(CudaLossParity, L2Normalize) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: PyTorch loss fixtures on CUDA skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   TensorMap f = load_fixture("losses_normalize");
   for (const std::string tag : {"2d", "4d"}) {
     Tensor x = leaf(f, "x_" + tag);

@@ -42,6 +42,7 @@
 #include "losses/distill.h"
 #include "losses/ops.h"
 #include "tests/support/cuda_compare.h"
+#include "tests/support/cuda_skip.h"
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
 
@@ -80,7 +81,7 @@ Tensor row_labels(int64_t R, int64_t C, Generator& gen) {
 // ---- losses/ops.h ----------------------------------------------------------------------------------
 
 TEST(CudaDistillOps, ZscoreRowsAndPerPixel) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(101);
   // C = 2 (the smallest), one row, C = 1000 (a warp reads 32 per lane), per-pixel inner 12 and 21.
   for (const Shape& s : std::vector<Shape>{{1, 2}, {3, 1000}, {2, 5, 3, 4}, {1, 17, 1, 1}, {4, 3, 7}}) {
@@ -96,7 +97,7 @@ TEST(CudaDistillOps, ZscoreRowsAndPerPixel) {
 }
 
 TEST(CudaDistillOps, ToRows) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(102);
   for (const Shape& s : std::vector<Shape>{{2, 5, 3, 4}, {1, 1000, 1, 1}, {3, 7, 5}, {1, 1, 2, 3}, {4, 6}}) {
     expect_cuda_matches_cpu("to_rows " + shape_str(s), [](const Inputs& in) { return losses::to_rows(in[0]); },
@@ -105,7 +106,7 @@ TEST(CudaDistillOps, ToRows) {
 }
 
 TEST(CudaDistillOps, SelectRowsWithUniqueAdjacentAndScatteredRepeats) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(103);
   auto select = [](const Inputs& in) { return losses::select_rows(in[0], in[1]); };
   Tensor x = random_normal({7, 5}, gen);
@@ -126,7 +127,7 @@ TEST(CudaDistillOps, SelectRowsWithUniqueAdjacentAndScatteredRepeats) {
 }
 
 TEST(CudaDistillOps, AddAtLabelsAndGatherLabels) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(104);
   for (const Shape& s : std::vector<Shape>{{1, 1}, {6, 5}, {4, 1000}, {33, 2}}) {
     const std::string tag = shape_str(s);
@@ -143,7 +144,7 @@ TEST(CudaDistillOps, AddAtLabelsAndGatherLabels) {
 }
 
 TEST(CudaDistillOps, LogSumExpRows) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(105);
   for (const Shape& s : std::vector<Shape>{{1, 1}, {6, 5}, {3, 1000}, {2, 33}}) {
     expect_cuda_matches_cpu("logsumexp_rows " + shape_str(s),
@@ -159,7 +160,7 @@ TEST(CudaDistillOps, LogSumExpRows) {
 }
 
 TEST(CudaDistillOps, SigmoidAndReciprocal) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(106);
   for (const Shape& s : std::vector<Shape>{{1}, {3, 1000}, {2, 5, 3, 4}}) {
     const std::string tag = shape_str(s);
@@ -172,7 +173,7 @@ TEST(CudaDistillOps, SigmoidAndReciprocal) {
 }
 
 TEST(CudaDistillOps, GramRowsMseBothForms) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(107);
   for (const Shape& s : std::vector<Shape>{{1, 5}, {6, 5}, {40, 17}}) {
     Tensor a = random_normal(s, gen, 0.5f), b = random_normal(s, gen, 0.5f);
@@ -187,7 +188,7 @@ TEST(CudaDistillOps, GramRowsMseBothForms) {
 }
 
 TEST(CudaDistillOps, BadIndicesAreErrorsOnCudaToo) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Tensor x = Tensor::zeros({3, 4}, DType::Float32, Device::CUDA);
   testing::expect_error_naming(
       [&] { losses::select_rows(x, int64_tensor({0, 3}, {2}).to(Device::CUDA)); }, "select_rows", "= 3");
@@ -198,7 +199,7 @@ TEST(CudaDistillOps, BadIndicesAreErrorsOnCudaToo) {
 // ---- losses/contrastive.h ---------------------------------------------------------------------------
 
 TEST(CudaContrastiveOps, ResizeLabelsNearest) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(111);
   struct Case {
     int64_t N, H, W, h, w;
@@ -228,7 +229,7 @@ void expect_prototypes_match(const std::string& what, const Tensor& features, co
 }
 
 TEST(CudaContrastiveOps, ClassPrototypes) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(112);
   // Classes 4 and 5 absent everywhere, some pixels ignored.
   expect_prototypes_match("absent classes", random_normal({2, 3, 4, 5}, gen),
@@ -247,7 +248,7 @@ TEST(CudaContrastiveOps, ClassPrototypes) {
 }
 
 TEST(CudaContrastiveOps, EveryPixelIgnoredAndBadLabels) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Tensor features = Tensor::ones({2, 3, 2, 2}, Device::CUDA);
   Tensor all_ignored = int64_tensor(std::vector<int64_t>(8, 255), {2, 2, 2}).to(Device::CUDA);
   ClassPrototypes p = losses::class_prototypes(features, all_ignored, 3);
@@ -267,7 +268,7 @@ TEST(CudaContrastiveOps, EveryPixelIgnoredAndBadLabels) {
 }
 
 TEST(CudaContrastive, CrossModalPrototypeContrast) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(113);
   const float tau = 0.1f;
   auto contrast = [tau](size_t modalities, int64_t classes) {
@@ -347,7 +348,7 @@ void expect_distiller_matches(const std::string& what, const DistillOptions& opt
 const char* const kKinds[] = {"kdv1", "kdv2", "dkd", "ctkd", "mlkd"};
 
 TEST(CudaDistiller, EveryKindClassification) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(121);
   // (6, 5), and one row of 1000 classes.
   for (const Shape& s : std::vector<Shape>{{6, 5}, {1, 1000}}) {
@@ -361,7 +362,7 @@ TEST(CudaDistiller, EveryKindClassification) {
 }
 
 TEST(CudaDistiller, EveryKindPerPixel) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(122);
   const Shape s{2, 5, 3, 4};
   Tensor student = random_normal(s, gen, 2.0f), teacher = random_normal(s, gen, 2.0f);
@@ -379,7 +380,7 @@ TEST(CudaDistiller, EveryKindPerPixel) {
 // Every pixel ignored: no rows (select_rows of 0 rows), every distillation term 0, the CE NaN
 // (0/0, as PyTorch) on both devices.
 TEST(CudaDistiller, EveryPixelIgnored) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  XMKD_SKIP_WITHOUT_CUDA();
   Generator gen(123);
   const Shape s{1, 3, 2, 2};
   Tensor student = random_normal(s, gen), teacher = random_normal(s, gen);

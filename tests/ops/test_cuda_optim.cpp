@@ -13,6 +13,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/cuda_skip.h"
 
 namespace xmkd {
 namespace {
@@ -55,7 +56,7 @@ void expect_same_steps(const std::string& what, const MakeOptimizer& make) {
 }
 
 TEST(CudaOptim, SgdPlainMomentumNesterovWeightDecay) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: CPU-vs-CUDA optimizer comparison skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   std::vector<std::pair<std::string, optim::SGDOptions>> cases;
   optim::SGDOptions plain;
   plain.lr = 0.1;
@@ -77,7 +78,7 @@ TEST(CudaOptim, SgdPlainMomentumNesterovWeightDecay) {
 }
 
 TEST(CudaOptim, AdamAndAdamW) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: CPU-vs-CUDA optimizer comparison skipped";
+  XMKD_SKIP_WITHOUT_CUDA();
   optim::AdamOptions adam;
   adam.lr = 1e-2;
   expect_same_steps("Adam", [adam](NamedTensors p) {

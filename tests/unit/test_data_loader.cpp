@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "engine/allocator.h"
 #include "tests/support/errors.h"
+#include "tests/unit/data_loader_helpers.h"
 #include "tests/unit/data_test_dataset.h"
 
 namespace xmkd {
@@ -24,14 +25,9 @@ using data::LoaderOptions;
 using testing::decode_pixel;
 using testing::EncodedDataset;
 using testing::EncodedOptions;
-
-std::vector<Batch> whole_epoch(DataLoader& loader, int64_t epoch) {
-  loader.start_epoch(epoch);
-  std::vector<Batch> out;
-  Batch b;
-  while (loader.next(b)) out.push_back(b);
-  return out;
-}
+using testing::busy_transform;
+using testing::same_bits;
+using testing::whole_epoch;
 
 // Every value of every input row comes from the sample its index names, from its own modality,
 // channel and pixel position (no transform).
@@ -67,10 +63,6 @@ bool is_permutation_of_range(std::vector<int64_t> v, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     if (static_cast<int64_t>(v.size()) != n || v[i] != i) return false;
   return true;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
 // Runs f on another thread; a hang (a deadlock) ends the test program with a message instead of
@@ -166,18 +158,6 @@ TEST(DataLoader, IndependentModalityShuffleGivesEachModalityItsOwnOrderAndLabels
     EXPECT_FALSE(b.labels[1].same_as(b.labels[0]));
     expect_rows_match_indices(b, eo.num_classes);   // labels follow each modality's own samples
   }
-}
-
-std::shared_ptr<data::Transform> busy_transform(bool decoupled) {
-  data::GeometricOptions g;
-  g.hflip = 0.5f, g.vflip = 0.5f, g.rot90 = 0.5f, g.scale_min = 0.7f, g.scale_max = 1.4f, g.decoupled = decoupled;
-  data::ColorJitterOptions cj;
-  cj.brightness = 0.3f, cj.contrast = 0.3f, cj.saturation = 0.3f, cj.noise_std = 0.05f;
-  data::DepthNoiseOptions dn;
-  dn.noise_std = 0.02f, dn.drop_prob = 0.1f, dn.scale_min = 0.9f, dn.scale_max = 1.1f;
-  // The encoded values reach ~10^6: bring RGB into [0, 1] before jittering it.
-  return data::compose({data::geometric(g), data::normalize(0, {0.0f, 0.0f, 0.0f}, {2e6f, 2e6f, 2e6f}),
-                        data::color_jitter(0, cj), data::depth_noise(1, dn)});
 }
 
 TEST(DataLoader, BatchesAreBitIdenticalWhateverTheNumberOfWorkers) {
@@ -371,30 +351,6 @@ TEST(DataLoader, MisuseIsAnError) {
   DataLoader wrong(std::make_shared<WrongChannels>(eo), LoaderOptions{});
   wrong.start_epoch(0);
   testing::expect_error_naming([&] { wrong.next(b); }, "DataLoader", "modality 'depth'");
-}
-
-TEST(DataLoaderCuda, BatchesOnTheDeviceEqualTheHostBatches) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  EncodedOptions eo;
-  eo.count = 9;
-  eo.label_maps = true;
-  eo.num_classes = 36;
-  auto dataset = std::make_shared<EncodedDataset>(eo);
-  LoaderOptions o;
-  o.batch_size = 4, o.workers = 2, o.transform = busy_transform(true);
-  DataLoader host(dataset, o);
-  o.device = Device::CUDA;
-  DataLoader device(dataset, o);
-  const auto h = whole_epoch(host, 0), d = whole_epoch(device, 0);
-  ASSERT_EQ(h.size(), d.size());
-  for (size_t i = 0; i < h.size(); ++i)
-    for (size_t m = 0; m < 2; ++m) {
-      EXPECT_EQ(d[i].inputs[m].device(), Device::CUDA);
-      EXPECT_TRUE(same_bits(d[i].inputs[m].to(Device::CPU), h[i].inputs[m]));
-      EXPECT_TRUE(same_bits(d[i].labels[m].to(Device::CPU), h[i].labels[m]));
-      EXPECT_TRUE(same_bits(d[i].label_maps[m].to(Device::CPU), h[i].label_maps[m]));
-    }
-  EXPECT_TRUE(d[0].labels[1].same_as(d[0].labels[0])) << "shared host tensors stay shared on the device";
 }
 
 }  // namespace

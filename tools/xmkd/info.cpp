@@ -26,13 +26,13 @@ void print_cuda() {
               v.cublas.c_str(), v.cudnn.c_str());
   const int n = cuda::device_count();
   if (n == 0) {
-    std::printf("  cuda device: no device\n");
+    std::printf("  cuda device: %s\n", cuda::device_status().c_str());
     return;
   }
   for (int d = 0; d < n; ++d) {
     const cuda::DeviceProperties p = cuda::device_properties(d);
-    std::printf("  cuda device %d: %s, compute capability %d.%d, memory %.1f GiB total, %.1f GiB free\n", d,
-                p.name.c_str(), p.major, p.minor, gib(p.total_bytes), gib(p.free_bytes));
+    std::printf("  cuda device %d: %s, compute capability %d.%d, %d SMs, memory %.1f GiB total, %.1f GiB free\n", d,
+                p.name.c_str(), p.major, p.minor, p.multiprocessors, gib(p.total_bytes), gib(p.free_bytes));
   }
 }
 

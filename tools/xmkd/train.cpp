@@ -53,8 +53,8 @@ void register_train(CLI::App& app) {
       "Ctrl-C stops after the current step and saves last.safetensors; `xmkd train --resume RUN_DIR` continues "
       "exactly where it stopped (exit status 130 when interrupted).\n"
       "Examples:\n"
-      "  xmkd train --config configs/synthetic_student.json --set train.epochs=5 --set method.modality=depth\n"
-      "  xmkd train --resume runs/synthetic_student-student-seed0");
+      "  xmkd train --config configs/synthetic/cls_student.json --set train.epochs=5 --set method.modality=depth\n"
+      "  xmkd train --resume runs/cls_student-student-seed0");
   cmd->add_option("--config", o->config, "the JSON configuration of a new run")->check(CLI::ExistingFile);
   cmd->add_option("--set", o->sets,
                   "override a configuration key: dotted.key=value (value parsed as JSON when it is valid JSON, "
