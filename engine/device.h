@@ -9,7 +9,8 @@ enum class Device : uint8_t { CPU, CUDA };
 
 inline const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
-// Parses "cpu" or "cuda"; throws naming the text otherwise.
+// Parses "cpu" or "cuda" (a device to run on: "cuda" without a usable device throws, saying why:
+// the CUDA error name, or a build without CUDA); throws naming the text otherwise.
 Device parse_device(const std::string& name);
 
 // True when xmkd was compiled with CUDA AND a CUDA device is present.

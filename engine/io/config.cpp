@@ -15,6 +15,14 @@ struct Config::State {
   json document;
   json resolved = json::object();
   std::set<std::string> used;   // dotted paths of every key asked for (objects included)
+  // --set overrides as (dotted key, "key=value"): errors about their keys name the option, not the file.
+  std::vector<std::pair<std::string, std::string>> overrides;
+  // Where `key` was given: the --set option that set it (or an object above it), else the file.
+  std::string origin(const std::string& key) const {
+    for (auto it = overrides.rbegin(); it != overrides.rend(); ++it)
+      if (key == it->first || key.rfind(it->first + ".", 0) == 0) return str_cat("--set '", it->second, "'");
+    return source;
+  }
 };
 
 namespace {
@@ -68,9 +76,9 @@ void collect_unused(const json& node, const std::string& path, const std::set<st
   }
 }
 
-void apply_override(json& document, const std::string& assignment, const std::string& source) {
+void apply_override(json& document, const std::string& assignment) {
   size_t eq = assignment.find('=');
-  XMKD_CHECK(eq != std::string::npos && eq > 0, source, ": --set '", assignment, "': expected key=value, e.g. train.epochs=5");
+  XMKD_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key=value, e.g. train.epochs=5");
   std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;
@@ -79,8 +87,8 @@ void apply_override(json& document, const std::string& assignment, const std::st
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     json& next = (*node)[parts[i]];
     if (next.is_null()) next = json::object();
-    XMKD_CHECK(next.is_object(), source, ": --set '", assignment, "': '", parts[i], "' is a ",
-               next.type_name(), ", not an object");
+    XMKD_CHECK(next.is_object(), "--set '", assignment, "': '", parts[i], "' is a ", next.type_name(),
+               ", not an object");
     node = &next;
   }
   (*node)[parts.back()] = value;
@@ -91,11 +99,24 @@ void apply_override(json& document, const std::string& assignment, const std::st
 Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
   XMKD_CHECK(in, path, ": cannot open the config file");
-  json document = json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
-  XMKD_CHECK(!document.is_discarded(), path, ": not valid JSON");
+  json document;
+  try {
+    document = json::parse(in, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    // nlohmann's message says "parse error at line L, column C: <what>"; keep from "line" on.
+    const std::string what = e.what();
+    const size_t at = what.find("line ");
+    fail(path, ": not valid JSON: ", at == std::string::npos ? what : what.substr(at));
+  }
   XMKD_CHECK(document.is_object(), path, ": the config must be a JSON object, got ", document.type_name());
-  for (const std::string& assignment : overrides) apply_override(document, assignment, path);
-  return from_json(std::move(document), path);
+  std::vector<std::pair<std::string, std::string>> applied;
+  for (const std::string& assignment : overrides) {
+    apply_override(document, assignment);
+    applied.emplace_back(assignment.substr(0, assignment.find('=')), assignment);
+  }
+  Config config = from_json(std::move(document), path);
+  config.state_->overrides = std::move(applied);
+  return config;
 }
 
 Config Config::from_json(json document, std::string source) {
@@ -114,9 +135,12 @@ void Config::check_all_used() const {
   std::vector<std::string> unused;
   collect_unused(state_->document, "", state_->used, unused);
   if (unused.empty()) return;
-  std::string message = str_cat(state_->source, ": ");
+  std::string message;
   for (size_t i = 0; i < unused.size(); ++i) {
     const std::string& key = unused[i];
+    const std::string origin = state_->origin(key);
+    if (i == 0 || origin != state_->origin(unused[i - 1])) message += str_cat(i ? "; " : "", origin, ": ");
+    else message += "; ";
     // Suggest the nearest key that was read at the same level.
     std::string parent = key.substr(0, key.rfind('.') == std::string::npos ? 0 : key.rfind('.'));
     std::string best;
@@ -127,7 +151,7 @@ void Config::check_all_used() const {
       size_t d = edit_distance(key, known);
       if (d < best_distance) best_distance = d, best = known;
     }
-    message += str_cat(i ? "; " : "", "unknown key '", key, "'", best.empty() ? "" : str_cat(" (did you mean '", best, "'?)"));
+    message += str_cat("unknown key '", key, "'", best.empty() ? "" : str_cat(" (did you mean '", best, "'?)"));
   }
   throw Error(message);
 }
@@ -135,7 +159,7 @@ void Config::check_all_used() const {
 std::string ConfigNode::key_path(const std::string& key) const { return join(path_, key); }
 
 void ConfigNode::fail(const std::string& key, const std::string& message) const {
-  throw Error(str_cat(state_->source, ": key '", key_path(key), "': ", message));
+  throw Error(str_cat(state_->origin(key_path(key)), ": key '", key_path(key), "': ", message));
 }
 
 const json* ConfigNode::lookup(const std::string& key) const {

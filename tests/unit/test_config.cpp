@@ -165,8 +165,22 @@ TEST_F(ConfigFile, OverrideAndFileErrors) {
   EXPECT_TRUE(contains(m, "key=value")) << m;
   m = error_message([&] { Config::load(p, {"train.epochs.x=1"}); });
   EXPECT_TRUE(contains(m, "'epochs' is a number") && contains(m, "not an object")) << m;
-  m = error_message([&] { Config::load(write("bad.json", "{\"a\": ")); });
-  EXPECT_TRUE(contains(m, "bad.json") && contains(m, "not valid JSON")) << m;
+  m = error_message([&] { Config::load(write("bad.json", "{\"a\": 1,\n \"b\": }")); });
+  EXPECT_TRUE(contains(m, "bad.json") && contains(m, "not valid JSON") && contains(m, "line 2, column")) << m;
+
+  // A bad key or value given with --set is the option's fault, not the file's.
+  Config c = Config::load(p, {"train.epoch=3"});
+  c.root().child("train").get_int("epochs", 1);
+  m = error_message([&] { c.check_all_used(); });
+  EXPECT_TRUE(contains(m, "--set 'train.epoch=3': unknown key 'train.epoch' (did you mean 'train.epochs'?)")) << m;
+  EXPECT_FALSE(contains(m, "c.json")) << m;
+  Config typed = Config::load(p, {"train={\"epochs\": \"ten\"}"});
+  m = error_message([&] { typed.root().child("train").get_int("epochs", 1); });
+  EXPECT_TRUE(contains(m, "--set 'train={\"epochs\": \"ten\"}': key 'train.epochs'")) << m;
+  Config file_key = Config::load(write("typo.json", R"({"train": {"epoch": 10}})"), {"train.epochs=3"});
+  file_key.root().child("train").get_int("epochs", 1);
+  m = error_message([&] { file_key.check_all_used(); });
+  EXPECT_TRUE(contains(m, "typo.json: unknown key 'train.epoch'")) << m;
   m = error_message([&] { Config::load(write("list.json", "[1, 2]")); });
   EXPECT_TRUE(contains(m, "must be a JSON object")) << m;
   m = error_message([&] { Config::load((dir_.root() / "absent.json").string()); });

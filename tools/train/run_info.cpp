@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,12 @@ std::string float_array_json(const std::vector<float>& values) {
 }
 
 }  // namespace
+
+void require_run_directory(const std::string& dir, const std::string& command) {
+  XMKD_CHECK(std::filesystem::is_directory(dir), command, ": ", dir, " is not a directory");
+  XMKD_CHECK(std::filesystem::exists(dir + "/config.json"), command, ": ", dir,
+             " is not an xmkd run directory (no config.json; `xmkd train --config CFG --out DIR` makes one)");
+}
 
 int64_t RunInfo::modality_index(const std::string& name) const {
   for (size_t m = 0; m < modalities.size(); ++m)

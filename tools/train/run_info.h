@@ -24,6 +24,9 @@ struct RunInfo {
   models::MethodContext context(Device device) const;
 };
 
+// Throws "<command>: <dir> is not an xmkd run directory (no config.json)" unless dir holds a run.
+void require_run_directory(const std::string& dir, const std::string& command);
+
 void write_run_info(const std::string& run_dir, const RunInfo& info);   // atomic
 // The metadata that lets `xmkd predict` run the network of modality m on its own: architecture and
 // sizes, task, modality, channels, normalisation, depth encoding, class names.

@@ -461,7 +461,7 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
 std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, TrainerOptions options,
                                          const std::optional<std::string>& device) {
   const models::RunFiles files{run_dir};
-  XMKD_CHECK(fs::is_directory(run_dir), "--resume ", run_dir, ": not a directory");
+  require_run_directory(run_dir, "train --resume");
   XMKD_CHECK(fs::exists(files.last()), "--resume ", run_dir, ": ", files.last(),
              " does not exist (the run stopped before finishing its first epoch; start it again)");
   json document = read_json_file(files.config());
@@ -483,7 +483,7 @@ json evaluate_run(const std::string& run_dir, const std::string& split, const st
                   const MethodFactory& make_method) {
   XMKD_CHECK(split == "test" || split == "val", "eval: --split must be test or val, got '", split, "'");
   const models::RunFiles files{run_dir};
-  XMKD_CHECK(fs::is_directory(run_dir), "eval: --run ", run_dir, ": not a directory");
+  require_run_directory(run_dir, "eval --run");
   json document = read_json_file(files.config());
   const RunInfo info = read_run_info(run_dir);
   io::Config config = io::Config::from_json(std::move(document), files.config());

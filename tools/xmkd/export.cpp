@@ -17,6 +17,7 @@ struct ExportOptions {
 };
 
 void run(const ExportOptions& o) {
+  train::require_run_directory(o.run, "export --run");
   const models::RunFiles files{o.run};
   std::ifstream in(files.config());
   XMKD_CHECK(in, "export: cannot open ", files.config(), " (is '", o.run, "' an xmkd run directory?)");

@@ -41,9 +41,10 @@ void print_cuda() {
 void register_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print the build's backends, devices and library versions");
   cmd->callback([] {
-    std::printf("xmkd\n");
+    std::printf("%s\n", version_line().c_str());
     const int parallel = openblas_get_parallel();
-    std::printf("  cpu: %d OpenMP threads; OpenBLAS %s (%s)\n", omp_get_max_threads(), openblas_get_config(),
+    // openblas_get_config() starts with "OpenBLAS <version>".
+    std::printf("  cpu: %d OpenMP threads; %s (%s)\n", omp_get_max_threads(), openblas_get_config(),
                 parallel == 2 ? "OpenMP build" : parallel == 1 ? "pthreads build: expect contention" : "sequential");
     print_cuda();
   });

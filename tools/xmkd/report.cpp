@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "tools/train/run_info.h"
 #include "tools/xmkd/commands.h"
 
 namespace xmkd::cli {
@@ -110,6 +111,7 @@ void report(const ReportOptions& o) {
     list.push_back(name);
   };
   for (const std::string& run : o.runs) {
+    train::require_run_directory(run, "report");
     json config = read_json(run + "/config.json");
     json eval = read_json(run + "/eval.json");
     if (metric.empty()) metric = eval.value("task", "classification") == "segmentation" ? "miou" : "weighted_f1";
