@@ -14,10 +14,11 @@ depth presented in one of four ways:
           median, every other pixel 0
   mask    the same crop of the main object's exact silhouette, no depth at all
 
-It also writes a relief-encoded copy of a datagen directory, which xmkd trains on as a manifest:
-
   bench/twin_probe.py classify DIR --input relief --arch resnet18 --count 6000 --epochs 6
-  bench/twin_probe.py relief DIR OUT    # then: xmkd train ... --set 'data={"format":"manifest","path":"OUT/manifest.json"}'
+
+xmkd itself trains on relief through its data pipeline (`data.depth_encoding = relief`,
+data/depth_encoding.h); this probe's `relief` is the same encoding, written again in numpy only to
+feed its PyTorch classifier.
 
 Needs numpy, Pillow and PyTorch (Debian: python3-torch, python3-torchvision); xmkd does not.
 """
@@ -32,7 +33,6 @@ from factors import FACTORS  # bench/factors.py: a scene class's family, colour 
 
 RELIEF_CLIP = 0.2  # metres: relief is clipped to +-RELIEF_CLIP
 RELIEF_HOLE = -0.3  # metres: the value a hole gets, outside the clipped range
-RELIEF_UNIT = 1e-4  # metres per stored 16-bit step in a relief PNG
 
 
 def load_depth(root, sample):
@@ -53,24 +53,6 @@ def relief(depth, fill_holes=False):
     local = box_mean(depth * valid) / np.maximum(box_mean(valid), 1e-3)
     hole = 0.0 if fill_holes else RELIEF_HOLE
     return np.where(valid > 0, np.clip(depth - local, -RELIEF_CLIP, RELIEF_CLIP), hole)
-
-
-def write_relief(src, dst, fill_holes):
-    manifest = json.load(open(os.path.join(src, "manifest.json")))
-    os.makedirs(os.path.join(dst, "depth"), exist_ok=True)
-    for sub in ("rgb", "labels"):
-        link = os.path.join(dst, sub)
-        if not os.path.exists(link):
-            os.symlink(os.path.abspath(os.path.join(src, sub)), link)
-    for sample in manifest["samples"]:
-        stored = np.round((relief(load_depth(src, sample), fill_holes) - RELIEF_HOLE) * (1 / RELIEF_UNIT)).astype(np.uint16)
-        Image.fromarray(stored).save(os.path.join(dst, sample["depth"]))
-    for modality in manifest["modalities"]:
-        if modality["name"] == "depth":
-            modality["scale"] = RELIEF_UNIT  # the constant offset is removed by xmkd's normalisation
-    with open(os.path.join(dst, "manifest.json"), "w") as f:
-        json.dump(manifest, f)
-    print(f"{dst}: {len(manifest['samples'])} samples, depth as relief" + (", holes filled" if fill_holes else ""))
 
 
 def twin_inputs(root, view, count):
@@ -142,10 +124,6 @@ def classify(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("relief", help="write a relief-encoded copy of a datagen directory")
-    r.add_argument("src")
-    r.add_argument("dst")
-    r.add_argument("--fill-holes", action="store_true", help="holes get the local mean (relief 0)")
     c = sub.add_parser("classify", help="train a twin classifier in PyTorch")
     c.add_argument("dir", help="a classification directory written by xmkd datagen")
     c.add_argument("--input", choices=["depth", "relief", "relief-filled", "crop", "mask"], default="relief")
@@ -155,10 +133,7 @@ def main():
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    if args.command == "relief":
-        write_relief(args.src, args.dst, args.fill_holes)
-    else:
-        classify(args)
+    classify(args)
 
 
 if __name__ == "__main__":
