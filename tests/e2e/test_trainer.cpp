@@ -395,8 +395,12 @@ TEST_F(TrainerTest, ResumeTruncatesMetricsAndRefusesMissingCheckpoint) {
   train::Trainer::resume(path("run"), options());
   EXPECT_EQ(read_lines(path("run/metrics.jsonl")).size(), 1u);
 
+  // A folder that is not a run is called that; a run with no checkpoint yet names the checkpoint.
   fs::create_directories(path("empty"));
-  const std::string message = error_message([&] { train::Trainer::resume(path("empty"), options()); });
+  std::string message = error_message([&] { train::Trainer::resume(path("empty"), options()); });
+  EXPECT_TRUE(contains(message, "is not an xmkd run directory (no config.json")) << message;
+  fs::copy_file(path("run/config.json"), path("empty/config.json"));
+  message = error_message([&] { train::Trainer::resume(path("empty"), options()); });
   EXPECT_TRUE(contains(message, "last.safetensors")) << message;
 }
 
