@@ -133,7 +133,7 @@ class EncodeDepth : public Transform {
 class DepthEncoded : public Dataset {
  public:
   DepthEncoded(std::shared_ptr<const Dataset> base, int64_t modality, const DepthEncoding& encoding)
-      : base_(std::move(base)), modality_(modality), transform_(modality, encoding), specs_(base_->modalities()) {
+      : base_(std::move(base)), transform_(modality, encoding), specs_(base_->modalities()) {
     XMKD_CHECK(modality >= 0 && modality < static_cast<int64_t>(specs_.size()), "depth_encoded: modality ", modality,
                " of a dataset with ", specs_.size());
     specs_[static_cast<size_t>(modality)].channels = encoding.channels();
@@ -153,7 +153,6 @@ class DepthEncoded : public Dataset {
 
  private:
   std::shared_ptr<const Dataset> base_;
-  int64_t modality_;
   EncodeDepth transform_;
   std::vector<ModalitySpec> specs_;
 };

@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/runtime.h"
 
 namespace xmkd::cuda {
 
@@ -25,9 +26,8 @@ constexpr int kWarps = kThreads / 32;
 
 // Blocks for a grid-stride loop over n items: one item per thread up to a cap of 8 blocks per
 // SM of the current device; at least one block (the kernel then sees n == 0 and does nothing).
-int multiprocessor_count();   // runtime.h
 inline unsigned blocks_for(int64_t n) {
-  const int64_t kMaxBlocks = 8 * static_cast<int64_t>(multiprocessor_count());
+  const int64_t kMaxBlocks = 8 * static_cast<int64_t>(multiprocessor_count() > 0 ? multiprocessor_count() : 1);
   const int64_t b = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(b < 1 ? 1 : b > kMaxBlocks ? kMaxBlocks : b);
 }

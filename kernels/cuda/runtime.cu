@@ -84,10 +84,12 @@ std::string device_status() {
   return str_cat("no CUDA device: ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ")");
 }
 
+// Called by every launch (blocks_for): after the first call per device it is one cudaGetDevice.
 int multiprocessor_count() {
+  static const bool any = device_count() > 0;
+  if (!any) return 0;
   static std::once_flag once[kMaxDevices];
   static int counts[kMaxDevices];
-  if (device_count() == 0) return 0;
   const int device = current_device();
   std::call_once(once[device], [device] {
     XMKD_CUDA_CHECK(cudaDeviceGetAttribute(&counts[device], cudaDevAttrMultiProcessorCount, device));
