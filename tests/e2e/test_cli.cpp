@@ -45,7 +45,7 @@ TEST(Cli, VersionExitStatusesAndWhatIsNotARun) {
 
   const std::string empty = dir.path("not-a-run");
   fs::create_directories(empty);
-  for (const std::string& command : {"train --resume", "report", "eval --run", "export --modality rgb --run"}) {
+  for (const std::string command : {"train --resume", "report", "eval --run", "export --modality rgb --run"}) {
     EXPECT_EQ(testing::run_xmkd(command + " '" + empty + "'", dir.path("out.txt"), &out), 1) << command << ": " << out;
     EXPECT_TRUE(out.find(empty + " is not an xmkd run directory (no config.json") != std::string::npos)
         << command << ": " << out;

@@ -12,11 +12,14 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "data/image_io.h"
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
+#include "models/baselines.h"
 #include "tests/support/errors.h"
 #include "tests/support/run_cli.h"
 #include "tests/support/temp_dir.h"
@@ -200,10 +203,19 @@ TEST_F(ExportPredict, ClassifierRoundTripMatchesForward) {
   // The reader scales by 1/255 where this divides by 255: inputs may differ by an ulp.
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << i;
 
-  const std::string top = describe_top_classes(logits, model.class_names, 2);
-  EXPECT_EQ(std::count(top.begin(), top.end(), '\n'), 2) << top;
-  const int64_t best = std::max_element(got.begin(), got.end()) - got.begin();
-  EXPECT_EQ(top.find("  " + model.class_names[best] + "  "), 0u) << top;
+  // The top classes are the softmax of the logits, best first, named.
+  const std::vector<ClassScore> top = top_classes(logits, model.class_names, 2);
+  ASSERT_EQ(top.size(), 2u);
+  std::vector<double> p(got.size());
+  double sum = 0;
+  for (size_t i = 0; i < got.size(); ++i) sum += (p[i] = std::exp(static_cast<double>(got[i])));
+  std::vector<int64_t> order = {0, 1, 2};
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(top[k].index, order[k]);
+    EXPECT_EQ(top[k].name, model.class_names[order[k]]);
+    EXPECT_NEAR(top[k].score, p[order[k]] / sum, 1e-6);
+  }
 }
 
 TEST_F(ExportPredict, SegmenterOnSixteenBitDepthInMetres) {
@@ -237,8 +249,20 @@ TEST_F(ExportPredict, SegmenterOnSixteenBitDepthInMetres) {
 
   const Tensor mask = predicted_mask(logits);
   ASSERT_EQ(mask.shape(), (Shape{4, 3}));
-  const std::string shares = describe_class_shares(mask, {});
-  EXPECT_TRUE(contains(shares, "%  class ")) << shares;
+  const std::vector<ClassScore> shares = class_shares(mask, {});
+  std::map<int64_t, int64_t> counts;
+  for (int64_t c : mask.to_vector<int64_t>()) ++counts[c];
+  ASSERT_EQ(shares.size(), counts.size());
+  double total = 0;
+  for (size_t k = 0; k < shares.size(); ++k) {
+    EXPECT_EQ(shares[k].name, "class " + std::to_string(shares[k].index));
+    EXPECT_DOUBLE_EQ(shares[k].score, counts.at(shares[k].index) / 12.0);
+    if (k > 0) {
+      EXPECT_GE(shares[k - 1].score, shares[k].score);
+    }
+    total += shares[k].score;
+  }
+  EXPECT_DOUBLE_EQ(total, 1.0);
   const data::Image colours = colourise_labels(mask);
   EXPECT_EQ(colours.width, 3);
   EXPECT_EQ(colours.height, 4);
@@ -323,6 +347,184 @@ TEST_F(ExportPredict, ErrorsNameTheOutputTheFileAndTheKey) {
   message = error_message([&] { load_deployed(path("bad_channels.safetensors"), make_tiny); });
   EXPECT_TRUE(contains(message, "xmkd.channels")) << message;
   EXPECT_TRUE(contains(message, "'three'")) << message;
+}
+
+// Depth has no standard unit in an 8-bit image: predict refuses one unless told the metres per
+// level, which then also rescales a 16-bit image; a scale given to a colour model is an error.
+TEST_F(ExportPredict, DepthModelRefusesEightBitImagesUnlessScaled) {
+  const std::string run = make_run(data::Task::Classification, {});
+  TinyMethod method(3, false);
+  export_deployable(method, "depth", run, path("depth.safetensors"));
+  export_deployable(method, "rgb", run, path("rgb.safetensors"));
+  DeployedModel depth = load_deployed(path("depth.safetensors"), make_tiny);
+  const std::string grey = write_image8("grey.png", 1);
+  std::string message = error_message([&] { predict_image(depth, grey); });
+  EXPECT_TRUE(contains(message, grey)) << message;
+  EXPECT_TRUE(contains(message, "8-bit")) << message;
+  EXPECT_TRUE(contains(message, "--depth-scale")) << message;
+
+  const std::vector<uint16_t> levels = data::read_image(grey).pixels;
+  std::vector<float> got = read_model_input(depth, grey, 0.04f).to_vector<float>();
+  ASSERT_EQ(got.size(), levels.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_FLOAT_EQ(got[i], levels[i] * 0.04f) << i;
+
+  data::Image mm;
+  mm.height = 2, mm.width = 2, mm.channels = 1, mm.bit_depth = 16;
+  mm.pixels = {0, 1000, 2500, 65535};
+  data::write_png16(path("tenth_mm.png"), mm);
+  got = read_model_input(depth, path("tenth_mm.png"), 0.0001f).to_vector<float>();
+  EXPECT_EQ(got, (std::vector<float>{0.0f, 1000 * 0.0001f, 2500 * 0.0001f, 65535 * 0.0001f}));
+
+  DeployedModel rgb = load_deployed(path("rgb.safetensors"), make_tiny);
+  message = error_message([&] { read_model_input(rgb, write_image8("colour.png", 3), 0.04f); });
+  EXPECT_TRUE(contains(message, "depth scale applies to a depth model")) << message;
+  EXPECT_TRUE(contains(message, "'rgb'")) << message;
+}
+
+TEST_F(ExportPredict, InputsAreFilesAndFoldersOfImagesInNameOrder) {
+  const std::string folder = path("images");
+  fs::create_directories(folder + "/nested");
+  for (const char* name : {"b.png", "a.JPG", "c.jpeg", "notes.txt", "nested/d.png"}) std::ofstream(folder + "/" + name) << "x";
+  const std::string single = write_image8("single.png", 3);
+  EXPECT_EQ(collect_inputs({single, folder}),
+            (std::vector<std::string>{single, folder + "/a.JPG", folder + "/b.png", folder + "/c.jpeg"}));
+
+  std::string message = error_message([&] { collect_inputs({path("missing.png")}); });
+  EXPECT_TRUE(contains(message, "missing.png does not exist")) << message;
+  fs::create_directories(path("empty"));
+  message = error_message([&] { collect_inputs({path("empty")}); });
+  EXPECT_TRUE(contains(message, "empty holds no .png, .jpg or .jpeg file")) << message;
+}
+
+// A network of the program's own registry, saved as `xmkd export` saves it: modality m of a run
+// with an RGB (3-channel) and a depth (1-channel) input.
+void save_deployable(models::Deployable& net, data::Task task, int64_t m, const std::string& file) {
+  RunInfo info;
+  info.task = task;
+  info.num_classes = 3;
+  info.modalities = {{"rgb", 3}, {"depth", 1}};
+  info.normalization.mean = {{0.5f, 0.4f, 0.3f}, {2.0f}};
+  info.normalization.std = {{0.25f, 0.2f, 0.5f}, {1.5f}};
+  info.class_names = {"box", "cylinder", "sphere"};
+  io::save_safetensors(file, net.state_dict(), deploy_metadata(info, m, net.spec()));
+}
+
+// `predict` over a folder: the table, JSON and CSV all carry the probabilities the library
+// computes for each image, in name order.
+TEST_F(ExportPredict, PredictProgramWritesTableJsonAndCsvForAFolder) {
+  models::ResNet18ClassifierDeployable net(1, 3);
+  const std::string model_file = path("depth.safetensors");
+  save_deployable(net, data::Task::Classification, 1, model_file);
+  const std::string folder = path("scenes");
+  fs::create_directories(folder);
+  std::vector<std::string> images;
+  for (int s = 0; s < 2; ++s) {
+    data::Image depth;
+    depth.height = 16, depth.width = 16, depth.channels = 1, depth.bit_depth = 16;
+    for (int i = 0; i < 256; ++i) depth.pixels.push_back(static_cast<uint16_t>(800 + (i * (13 + 40 * s)) % 3000));
+    images.push_back(folder + "/scene" + std::to_string(s) + ".png");
+    data::write_png16(images.back(), depth);
+  }
+  DeployedModel model = load_deployed(model_file);
+  std::vector<std::vector<ClassScore>> expected;
+  for (const std::string& image : images) expected.push_back(top_classes(predict_image(model, image), model.class_names, 3));
+
+  std::string out;
+  const std::string base = "predict --model '" + model_file + "' --input '" + folder + "' --top 3";
+  ASSERT_EQ(run_cli(base + " --format json", &out), 0) << out;
+  const nlohmann::json doc = nlohmann::json::parse(out);
+  EXPECT_EQ(doc.at("architecture"), "resnet18_classifier");
+  EXPECT_EQ(doc.at("task"), "classification");
+  EXPECT_EQ(doc.at("modality"), "depth");
+  ASSERT_EQ(doc.at("predictions").size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const nlohmann::json& p = doc["predictions"][i];
+    EXPECT_EQ(p.at("input"), images[i]);
+    ASSERT_EQ(p.at("classes").size(), 3u);
+    for (size_t k = 0; k < 3; ++k) {
+      const nlohmann::json& c = p["classes"][k];
+      EXPECT_EQ(c.at("rank"), k + 1);
+      EXPECT_EQ(c.at("index"), expected[i][k].index);
+      EXPECT_EQ(c.at("class"), expected[i][k].name);
+      EXPECT_NEAR(c.at("probability").get<double>(), expected[i][k].score, 1e-6);
+    }
+  }
+
+  ASSERT_EQ(run_cli(base + " --format csv", &out), 0) << out;
+  std::vector<std::string> lines;
+  std::istringstream csv(out);
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 7u) << out;
+  EXPECT_EQ(lines[0], "input,rank,index,class,probability");
+  char row[512];
+  std::snprintf(row, sizeof row, "%s,1,%lld,%s,%.6f", images[0].c_str(), static_cast<long long>(expected[0][0].index),
+                expected[0][0].name.c_str(), expected[0][0].score);
+  EXPECT_EQ(lines[1], row);
+
+  // The table: a summary line, then columns padded so that every row ends at the same place.
+  ASSERT_EQ(run_cli(base, &out), 0) << out;
+  lines.clear();
+  std::istringstream text(out);
+  for (std::string line; std::getline(text, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 8u) << out;
+  EXPECT_EQ(lines[0], model_file + ": resnet18_classifier on depth, 2 images");
+  EXPECT_EQ(lines[1].rfind("input", 0), 0u) << out;
+  for (size_t r = 2; r < lines.size(); ++r) EXPECT_EQ(lines[r].size(), lines[1].size()) << out;
+  EXPECT_EQ(lines[2].rfind(images[0], 0), 0u) << out;
+  EXPECT_EQ(lines[3].substr(0, images[0].size()), std::string(images[0].size(), ' ')) << out;   // not repeated
+
+  // An 8-bit image as depth: refused with the option that reads it, accepted with it.
+  const std::string grey = write_image8("grey.png", 1, 16, 16);
+  EXPECT_EQ(run_cli("predict --model '" + model_file + "' --input '" + grey + "'", &out), 1) << out;
+  EXPECT_TRUE(contains(out, "--depth-scale")) << out;
+  EXPECT_EQ(run_cli("predict --model '" + model_file + "' --input '" + grey + "' --depth-scale 0.04", &out), 0) << out;
+  EXPECT_EQ(run_cli(base + " --format xml", &out), 2) << out;
+}
+
+// Segmentation: one mask per image in the --out folder, named after the image, and the shares of
+// its classes, which sum to one.
+TEST_F(ExportPredict, PredictProgramWritesOneMaskPerImage) {
+  models::SegmenterDeployable net(3, 3);
+  const std::string model_file = path("rgb_seg.safetensors");
+  save_deployable(net, data::Task::Segmentation, 0, model_file);
+  fs::create_directories(path("photos"));
+  const std::string a = write_image8("photos/a.png", 3, 32, 32), b = write_image8("photos/b.png", 3, 32, 32);
+  std::string out;
+  const std::string base = "predict --model '" + model_file + "' --input '" + path("photos") + "'";
+  EXPECT_EQ(run_cli(base, &out), 1) << out;
+  EXPECT_TRUE(contains(out, "--out")) << out;
+
+  ASSERT_EQ(run_cli(base + " --out '" + path("masks") + "' --format json", &out), 0) << out;
+  const nlohmann::json doc = nlohmann::json::parse(out);
+  EXPECT_EQ(doc.at("task"), "segmentation");
+  ASSERT_EQ(doc.at("predictions").size(), 2u);
+  const std::vector<std::string> masks = {path("masks") + "/a.png", path("masks") + "/b.png"};
+  DeployedModel model = load_deployed(model_file);
+  for (size_t i = 0; i < 2; ++i) {
+    const nlohmann::json& p = doc["predictions"][i];
+    EXPECT_EQ(p.at("input"), i == 0 ? a : b);
+    EXPECT_EQ(p.at("mask"), masks[i]);
+    const data::Image mask = data::read_image(masks[i]);
+    EXPECT_EQ(mask.width, 32);
+    EXPECT_EQ(mask.height, 32);
+    const std::vector<ClassScore> shares = class_shares(predicted_mask(predict_image(model, i == 0 ? a : b)), model.class_names);
+    ASSERT_EQ(p.at("classes").size(), shares.size());
+    double total = 0;
+    for (size_t k = 0; k < shares.size(); ++k) {
+      EXPECT_EQ(p["classes"][k].at("class"), shares[k].name);
+      EXPECT_NEAR(p["classes"][k].at("share").get<double>(), shares[k].score, 1e-12);
+      total += p["classes"][k].at("share").get<double>();
+    }
+    EXPECT_NEAR(total, 1.0, 1e-12);
+  }
+
+  // Two images that would write the same mask file are an error, before anything is written.
+  fs::create_directories(path("more"));
+  const std::string twin = write_image8("more/a.png", 3, 32, 32);
+  EXPECT_EQ(run_cli("predict --model '" + model_file + "' --input '" + a + "' '" + twin + "' --out '" + path("m2") + "'", &out), 1)
+      << out;
+  EXPECT_TRUE(contains(out, "would both write their mask")) << out;
+  EXPECT_FALSE(fs::exists(path("m2")));
 }
 
 TEST_F(ExportPredict, ProgramsHaveHelpAndReportErrors) {

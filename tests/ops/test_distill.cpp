@@ -236,7 +236,9 @@ TEST(Distill, IgnoredPixelsContributeNothing) {
       for (size_t j = 0; j < ga.size(); ++j) {
         ASSERT_EQ(ga[j], gb[j]) << what << " element " << j;
         const size_t n = j / 36, i = j % 9;
-        if (lv[n * 9 + i] == 255) ASSERT_EQ(ga[j], 0.0f) << what << " element " << j;
+        if (lv[n * 9 + i] == 255) {
+          ASSERT_EQ(ga[j], 0.0f) << what << " element " << j;
+        }
       }
     }
   }

@@ -75,17 +75,46 @@ TEST(UiFormat, UnknownTotalShowsStepsOnly) {
   EXPECT_EQ(format_progress_line(state, false), "eval 7, 3.0 samples/s, elapsed 00:05");
 }
 
-TEST(UiProgressBar, PlainPrintsEveryTenthAndTheSummary) {
+TEST(UiFormat, RunEtaFollowsTheEpochEta) {
+  ProgressState state{"epoch 2/5", 25, 100, {}, 100.0, 30.0};
+  // 90 s left in this epoch; three later epochs of a measured 200 s each.
+  EXPECT_DOUBLE_EQ(run_eta_seconds(state, 3, 200.0), 90.0 + 600.0);
+  // Not measured yet: this epoch's projected 120 s stands in.
+  EXPECT_DOUBLE_EQ(run_eta_seconds(state, 3, 0.0), 90.0 + 360.0);
+  EXPECT_DOUBLE_EQ(run_eta_seconds(state, 0, 200.0), 90.0);
+  state.steps_done = 0;
+  EXPECT_LT(run_eta_seconds(state, 3, 200.0), 0.0);
+
+  state.steps_done = 25;
+  state.run_eta_seconds = 690.0;
+  EXPECT_EQ(format_progress_line(state, true),
+            "epoch 2/5 [#####...............] 25/100 | 100 samples/s | 00:30<01:30 | run 11:30 left");
+  EXPECT_EQ(format_progress_line(state, false),
+            "epoch 2/5 25/100 (25%), 100 samples/s, elapsed 00:30, eta 01:30, run eta 11:30");
+}
+
+TEST(UiProgressBar, PlainPrintsOnAnIntervalAndTheSummary) {
+  // An interval of 0 s: a line at every step but the last, which finish() reports.
   ::testing::internal::CaptureStderr();
-  ProgressBar bar("train", 95, /*interactive=*/false);
-  for (int64_t step = 1; step <= 95; ++step) bar.update(step, {{"loss", 1.0 / step}}, 100.0);
-  bar.finish("loss 0.0105, 2 s");
-  const std::string out = ::testing::internal::GetCapturedStderr();
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 11) << out;   // 10 tenths + the summary
+  ProgressBar every("train", 5, /*interactive=*/false, /*plain_every_seconds=*/0.0);
+  every.set_run(2, 60.0);
+  for (int64_t step = 1; step <= 5; ++step) every.update(step, {{"loss", 1.0 / step}}, 100.0);
+  every.finish("loss 0.2, 00:02");
+  std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 5) << out;   // 4 steps + the summary
   EXPECT_FALSE(contains(out, "\r"));
   EXPECT_FALSE(contains(out, "\x1b"));
-  EXPECT_TRUE(contains(out, "train 95/95 (100%)")) << out;
-  EXPECT_TRUE(contains(out, "train: loss 0.0105, 2 s\n")) << out;
+  EXPECT_TRUE(contains(out, "train 4/5 (80%) loss 0.25, 100 samples/s")) << out;
+  EXPECT_TRUE(contains(out, ", run eta 02:")) << out;   // under a second left, then 2 x 60 s
+  EXPECT_TRUE(contains(out, "train: loss 0.2, 00:02\n")) << out;
+
+  // A long interval: a short epoch reports only its summary, however many steps it has.
+  ::testing::internal::CaptureStderr();
+  ProgressBar quiet("train", 1000, /*interactive=*/false, /*plain_every_seconds=*/3600.0);
+  for (int64_t step = 1; step <= 1000; ++step) quiet.update(step, {{"loss", 0.5}}, 100.0);
+  quiet.finish("");
+  out = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out, "train: done\n");
 }
 
 TEST(UiProgressBar, InteractiveRedrawsOneLineAndThrottles) {
@@ -180,6 +209,39 @@ TEST(UiCurves, WritesADecodablePngWithBothPanels) {
   EXPECT_TRUE(has_colour(image, {31, 119, 180}));   // the first series' colour
   EXPECT_TRUE(has_colour(image, {255, 127, 14}));   // the second
   EXPECT_TRUE(has_colour(image, {44, 160, 44}));    // the third (kd, one finite point)
+}
+
+// The metric panel uses the console's x100 scale, both axes say what they show, and series with
+// the same points (a loss equal to its only part; two outputs of one network) become one line
+// whose legend names both, instead of one line drawn invisibly under the other.
+TEST(UiCurves, MetricIsTimesHundredAxesAreTitledAndIdenticalLinesMerge) {
+  TempDir dir;
+  write_lines(dir.path("m.jsonl"),
+              {R"({"epoch": 1, "train": {"loss": 1.5, "ce": 1.5}, "val": {"rgb": {"weighted_f1": 0.25}, "fused": {"weighted_f1": 0.25}, "depth": {"weighted_f1": 0.125}}})",
+               R"({"epoch": 2, "train": {"loss": 0.5, "ce": 0.5}, "val": {"rgb": {"weighted_f1": 0.5}, "fused": {"weighted_f1": 0.5}, "depth": {"weighted_f1": 0.5}}})"});
+  const std::array<CurvePanel, 2> panels = training_curve_panels(dir.path("m.jsonl"));
+  EXPECT_EQ(panels[0].y_label, "loss");
+  ASSERT_EQ(panels[0].series.size(), 1u);
+  EXPECT_EQ(panels[0].series[0].name, "loss = ce");
+  EXPECT_EQ(panels[1].title, "validation weighted_f1");
+  EXPECT_EQ(panels[1].y_label, "weighted_f1 (x100)");
+  ASSERT_EQ(panels[1].series.size(), 2u);   // depth differs at epoch 1, so it keeps its own line
+  std::vector<std::string> names;
+  for (const CurveSeries& series : panels[1].series) names.push_back(series.name);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"depth", "fused = rgb"}));
+  for (const CurveSeries& series : panels[1].series) {
+    ASSERT_EQ(series.points.size(), 2u);
+    EXPECT_DOUBLE_EQ(series.points[0].second, series.name == "depth" ? 12.5 : 25.0);
+    EXPECT_DOUBLE_EQ(series.points[1].second, 50.0);
+  }
+
+  write_lines(dir.path("mixed.jsonl"), {R"({"epoch": 1, "val": {"a": {"miou": 0.3}, "b": {"accuracy": 0.8}}})"});
+  const std::array<CurvePanel, 2> mixed = training_curve_panels(dir.path("mixed.jsonl"));
+  EXPECT_EQ(mixed[1].y_label, "metric (x100)");
+  ASSERT_EQ(mixed[1].series.size(), 2u);
+  EXPECT_EQ(mixed[1].series[0].name, "a miou");
+  EXPECT_DOUBLE_EQ(mixed[1].series[1].points[0].second, 80.0);
 }
 
 TEST(UiCurves, OneEpochMissingPartsAndEmptyFiles) {

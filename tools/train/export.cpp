@@ -1,10 +1,12 @@
 #include "tools/train/export.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +29,10 @@ std::string join(const std::vector<std::string>& names) {
   std::string text;
   for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
   return text.empty() ? "none" : text;
+}
+
+std::string class_name(const std::vector<std::string>& class_names, int64_t c) {
+  return c >= 0 && c < static_cast<int64_t>(class_names.size()) ? class_names[static_cast<size_t>(c)] : str_cat("class ", c);
 }
 
 models::MethodOutput find_output(models::Method& method, const std::string& output) {
@@ -159,14 +165,46 @@ DeployedModel load_deployed(const std::string& file, const DeployableFactory& ma
   return model;
 }
 
-Tensor read_model_input(const DeployedModel& model, const std::string& path) {
+std::vector<std::string> collect_inputs(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const std::string& p : paths) {
+    XMKD_CHECK(fs::exists(p), "predict: input ", p, " does not exist");
+    if (!fs::is_directory(p)) {
+      files.push_back(p);
+      continue;
+    }
+    std::vector<std::string> images;
+    for (const fs::directory_entry& entry : fs::directory_iterator(p)) {
+      std::string ext = entry.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) {
+        images.push_back(entry.path().string());
+      }
+    }
+    XMKD_CHECK(!images.empty(), "predict: folder ", p, " holds no .png, .jpg or .jpeg file");
+    std::sort(images.begin(), images.end());
+    files.insert(files.end(), images.begin(), images.end());
+  }
+  return files;
+}
+
+Tensor read_model_input(const DeployedModel& model, const std::string& path, float depth_scale) {
   // An encoded depth network reads the sensor's one-channel depth map and encodes it itself.
   const int64_t channels = model.depth_encoding.identity() ? model.channels : 1;
+  const bool depth = model.modality == "depth";
+  XMKD_CHECK(depth_scale >= 0 && std::isfinite(depth_scale), "predict: the depth scale must be a positive number of metres per level, got ", depth_scale);
+  XMKD_CHECK(depth_scale == 0 || depth, "predict: a depth scale applies to a depth model, but ", model.file,
+             " reads modality '", model.modality, "'");
   const data::ImageHeader header = data::read_image_header(path);
   XMKD_CHECK(data::channels_compatible(header.channels, channels), path, ": the image has ", header.channels,
              " channel(s) but the model ", model.file, " expects ", channels, " (modality '", model.modality, "')");
+  XMKD_CHECK(!depth || header.bit_depth == 16 || depth_scale > 0, path, ": an ", header.bit_depth,
+             "-bit image given to the depth model ", model.file, ": depth is read from 16-bit PNGs in millimetres; ",
+             "an 8-bit image has no standard depth unit, so give --depth-scale with the metres of one level ",
+             "(e.g. 0.04 for 0-10.2 m over 255 levels)");
   const data::Image image = data::read_image(path, header.channels == channels ? 0 : static_cast<int>(channels));
-  const float scale = model.modality == "depth" && image.bit_depth == 16 ? 0.001f : data::unit_scale(image.bit_depth);
+  const float scale = !depth ? data::unit_scale(image.bit_depth) : depth_scale > 0 ? depth_scale : 0.001f;
   const Tensor chw = data::image_to_tensor(image, scale, channels);
   return chw.view({1, chw.dim(0), chw.dim(1), chw.dim(2)});
 }
@@ -189,30 +227,25 @@ Tensor normalise_input(const DeployedModel& model, const Tensor& x) {
   return sample.images[0].view(x.shape());
 }
 
-Tensor predict_image(DeployedModel& model, const std::string& path) {
+Tensor predict_image(DeployedModel& model, const std::string& path, float depth_scale) {
   XMKD_CHECK(model.module, "predict_image: the model from ", model.file, " has no module");
-  const Tensor x = normalise_input(model, encode_input(model, read_model_input(model, path)));
+  const Tensor x = normalise_input(model, encode_input(model, read_model_input(model, path, depth_scale)));
   NoGradGuard no_grad;
   model.module->eval();
   return model.module->forward(x).to(Device::CPU);
 }
 
-std::string describe_top_classes(const Tensor& logits, const std::vector<std::string>& class_names, int64_t top_k) {
-  check_ndim("describe_top_classes", "logits", logits, 2);
+std::vector<ClassScore> top_classes(const Tensor& logits, const std::vector<std::string>& class_names, int64_t top_k) {
+  check_ndim("top_classes", "logits", logits, 2);
   const std::vector<float> p = softmax(logits.to(Device::CPU)).to_vector<float>();
   const int64_t classes = logits.dim(1);
   std::vector<int64_t> order(static_cast<size_t>(classes));
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
   order.resize(static_cast<size_t>(std::clamp<int64_t>(top_k, 1, classes)));
-  std::string text;
-  for (int64_t c : order) {
-    const std::string name = c < static_cast<int64_t>(class_names.size()) ? class_names[c] : str_cat("class ", c);
-    char line[64];
-    std::snprintf(line, sizeof line, "%.4f", p[c]);
-    text += "  " + name + "  " + line + "\n";
-  }
-  return text;
+  std::vector<ClassScore> top;
+  for (int64_t c : order) top.push_back({c, class_name(class_names, c), p[c]});
+  return top;
 }
 
 Tensor predicted_mask(const Tensor& logits) {
@@ -222,20 +255,16 @@ Tensor predicted_mask(const Tensor& logits) {
   return mask.view({logits.dim(2), logits.dim(3)});
 }
 
-std::string describe_class_shares(const Tensor& mask, const std::vector<std::string>& class_names) {
-  check_dtype("describe_class_shares", "mask", mask, DType::Int64);
+std::vector<ClassScore> class_shares(const Tensor& mask, const std::vector<std::string>& class_names) {
+  check_dtype("class_shares", "mask", mask, DType::Int64);
   std::map<int64_t, int64_t> counts;
   for (int64_t c : mask.to_vector<int64_t>()) ++counts[c];
-  std::vector<std::pair<int64_t, int64_t>> ranked(counts.begin(), counts.end());
-  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  std::string text;
-  for (const auto& [c, count] : ranked) {
-    const std::string name = c >= 0 && c < static_cast<int64_t>(class_names.size()) ? class_names[c] : str_cat("class ", c);
-    char line[64];
-    std::snprintf(line, sizeof line, "%6.2f%%", 100.0 * static_cast<double>(count) / static_cast<double>(mask.numel()));
-    text += "  " + std::string(line) + "  " + name + "\n";
+  std::vector<ClassScore> shares;
+  for (const auto& [c, count] : counts) {
+    shares.push_back({c, class_name(class_names, c), static_cast<double>(count) / static_cast<double>(mask.numel())});
   }
-  return text;
+  std::stable_sort(shares.begin(), shares.end(), [](const ClassScore& a, const ClassScore& b) { return a.score > b.score; });
+  return shares;
 }
 
 }  // namespace xmkd::train

@@ -17,21 +17,13 @@ namespace {
 using nlohmann::json;
 
 constexpr int kWidth = 1000, kHeight = 420;
-constexpr int kMarginLeft = 64, kMarginRight = 16, kMarginTop = 34, kMarginBottom = 40;
+constexpr int kMarginLeft = 64, kMarginRight = 16, kMarginTop = 44, kMarginBottom = 40;
 constexpr Rgb kInk{40, 40, 40};
 const Rgb kSeriesColours[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},   {148, 103, 189},
                               {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
 
-struct Series {
-  std::string name;
-  std::vector<std::pair<double, double>> points;   // (epoch, value), finite values only
-};
-
-struct Chart {
-  std::string title;
-  std::vector<Series> series;
-  bool allow_log_y = false;
-};
+using Series = CurveSeries;
+using Chart = CurvePanel;
 
 double number_or_nan(const json& value) {
   return value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
@@ -78,7 +70,7 @@ void read_metrics(const std::string& path, Chart& loss, Chart& val) {
       for (const auto& [output, metrics] : record["val"].items()) {
         const auto [metric, value] = headline_metric(metrics);
         if (!metric.empty()) metric_of_output[output] = metric;
-        add_point(val.series, output, epoch, value);
+        add_point(val.series, output, epoch, 100.0 * value);   // the console's x100 scale
       }
     }
   }
@@ -93,9 +85,35 @@ void read_metrics(const std::string& path, Chart& loss, Chart& val) {
       if (metric_of_output.count(s.name)) s.name += " " + metric_of_output[s.name];
     }
     val.title = "validation metric";
+    val.y_label = "metric (x100)";
   } else {
     val.title = common.empty() ? "validation metric" : "validation " + common;
+    val.y_label = (common.empty() ? std::string("metric") : common) + " (x100)";
   }
+  loss.y_label = "loss";
+}
+
+// Series with the same points (a loss that is its only part; outputs that share a network) would
+// draw one line over another: each is folded into the first, whose name lists them all ("a = b").
+void merge_identical(std::vector<Series>& series) {
+  std::vector<Series> kept;
+  for (Series& s : series) {
+    auto same = std::find_if(kept.begin(), kept.end(), [&](const Series& k) {
+      if (k.points.size() != s.points.size() || s.points.empty()) return false;
+      for (size_t i = 0; i < s.points.size(); ++i) {
+        const double scale = std::max({1.0, std::abs(k.points[i].second), std::abs(s.points[i].second)});
+        if (k.points[i].first != s.points[i].first || std::abs(k.points[i].second - s.points[i].second) > 1e-9 * scale)
+          return false;
+      }
+      return true;
+    });
+    if (same == kept.end()) {
+      kept.push_back(std::move(s));
+    } else {
+      same->name += " = " + s.name;
+    }
+  }
+  series = std::move(kept);
 }
 
 // The "nice" step (1, 2 or 5 times a power of ten) nearest above span / intervals.
@@ -235,8 +253,11 @@ void draw_chart(Canvas& canvas, const Chart& chart, Area panel) {
     canvas.text(x - text_width(label) / 2, area.y + area.h + 7, label, kInk);
   }
   canvas.draw_rect(area.x, area.y, area.w, area.h, kInk);
-  const std::string x_title = s.y.log ? "epoch (log-scale y)" : "epoch";
+  const std::string x_title = "epoch";
   canvas.text(area.x + (area.w - text_width(x_title)) / 2, area.y + area.h + 22, x_title, kInk);
+  // The y axis's title above its tick labels, left-aligned with the panel.
+  const std::string y_title = chart.y_label + (s.y.log ? ", log scale" : "");
+  canvas.text(panel.x + 6, area.y - text_height() - 4, fit_text(y_title, area.w + kMarginLeft - 12), kInk);
 
   size_t drawn = 0;
   std::vector<std::pair<std::string, Rgb>> legend;
@@ -270,13 +291,20 @@ void draw_chart(Canvas& canvas, const Chart& chart, Area panel) {
 
 }  // namespace
 
-void write_training_curves(const std::string& metrics_jsonl, const std::string& png_path) {
-  Chart loss{"training loss", {}, /*allow_log_y=*/true};
-  Chart val{"validation metric", {}, false};
+std::array<CurvePanel, 2> training_curve_panels(const std::string& metrics_jsonl) {
+  Chart loss{"training loss", "loss", {}, /*allow_log_y=*/true};
+  Chart val{"validation metric", "metric (x100)", {}, false};
   read_metrics(metrics_jsonl, loss, val);
+  merge_identical(loss.series);
+  merge_identical(val.series);
+  return {loss, val};
+}
+
+void write_training_curves(const std::string& metrics_jsonl, const std::string& png_path) {
+  const std::array<CurvePanel, 2> panels = training_curve_panels(metrics_jsonl);
   Canvas canvas(kWidth, kHeight);
-  draw_chart(canvas, loss, {0, 0, kWidth / 2, kHeight});
-  draw_chart(canvas, val, {kWidth / 2, 0, kWidth / 2, kHeight});
+  draw_chart(canvas, panels[0], {0, 0, kWidth / 2, kHeight});
+  draw_chart(canvas, panels[1], {kWidth / 2, 0, kWidth / 2, kHeight});
   canvas.save_png(png_path);
 }
 

@@ -75,6 +75,7 @@ std::string format_progress_line(const ProgressState& s, bool interactive) {
     if (!stats.empty()) line += " " + stats;
     line += " | " + format_rate(s.samples_per_second) + " | " + format_duration(s.elapsed_seconds);
     if (known_total) line += "<" + format_duration(eta_seconds(s));
+    if (s.run_eta_seconds >= 0) line += " | run " + format_duration(s.run_eta_seconds) + " left";
     return line;
   }
   line += " " + steps;
@@ -82,7 +83,15 @@ std::string format_progress_line(const ProgressState& s, bool interactive) {
   if (!stats.empty()) line += " " + stats;
   line += ", " + format_rate(s.samples_per_second) + ", elapsed " + format_duration(s.elapsed_seconds);
   if (known_total) line += ", eta " + format_duration(eta_seconds(s));
+  if (s.run_eta_seconds >= 0) line += ", run eta " + format_duration(s.run_eta_seconds);
   return line;
+}
+
+double run_eta_seconds(const ProgressState& epoch, int64_t later_epochs, double seconds_per_epoch) {
+  const double left = eta_seconds(epoch);
+  if (left < 0) return -1.0;
+  const double per_epoch = seconds_per_epoch > 0 ? seconds_per_epoch : epoch.elapsed_seconds + left;
+  return left + static_cast<double>(std::max<int64_t>(0, later_epochs)) * per_epoch;
 }
 
 bool stderr_is_terminal() {
@@ -90,13 +99,19 @@ bool stderr_is_terminal() {
   return isatty(STDERR_FILENO) == 1 && !(term && std::strcmp(term, "dumb") == 0);
 }
 
-ProgressBar::ProgressBar(std::string label, int64_t total_steps, bool interactive)
+ProgressBar::ProgressBar(std::string label, int64_t total_steps, bool interactive, double plain_every_seconds)
     : label_(std::move(label)), total_steps_(total_steps), interactive_(interactive), start_(Clock::now()),
-      last_draw_(start_) {}
+      last_draw_(start_), plain_every_seconds_(plain_every_seconds) {}
+
+void ProgressBar::set_run(int64_t later_epochs, double seconds_per_epoch) {
+  later_epochs_ = later_epochs;
+  seconds_per_epoch_ = seconds_per_epoch;
+}
 
 std::string ProgressBar::line(bool interactive) const {
   ProgressState state{label_, steps_done_, total_steps_, stats_, samples_per_second_,
                       std::chrono::duration<double>(Clock::now() - start_).count()};
+  if (later_epochs_ >= 0) state.run_eta_seconds = run_eta_seconds(state, later_epochs_, seconds_per_epoch_);
   return format_progress_line(state, interactive);
 }
 
@@ -106,9 +121,10 @@ void ProgressBar::update(int64_t steps_done, const std::vector<std::pair<std::st
   stats_ = stats;
   samples_per_second_ = samples_per_second;
   const bool last = total_steps_ > 0 && steps_done >= total_steps_;
+  const Clock::time_point now = Clock::now();
+  const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
   if (interactive_) {
-    const Clock::time_point now = Clock::now();
-    if (drawn_ && !last && std::chrono::duration<double>(now - last_draw_).count() < kRedrawSeconds) return;
+    if (drawn_ && !last && since_draw < kRedrawSeconds) return;
     last_draw_ = now;
     drawn_ = true;
     // "\x1b[K" clears what a longer previous line left to the right.
@@ -116,10 +132,10 @@ void ProgressBar::update(int64_t steps_done, const std::vector<std::pair<std::st
     std::fflush(stderr);
     return;
   }
-  if (total_steps_ <= 0) return;   // unknown length: only finish() reports
-  const int64_t tenth = std::min<int64_t>(10, std::max<int64_t>(0, steps_done) * 10 / total_steps_);
-  if (tenth <= last_tenth_) return;
-  last_tenth_ = tenth;
+  // Plain: the first line once plain_every_seconds have passed since the start, then one per
+  // interval; the epoch's end is finish()'s line.
+  if (since_draw < plain_every_seconds_ || last) return;
+  last_draw_ = now;
   std::fprintf(stderr, "%s\n", line(false).c_str());
   std::fflush(stderr);
 }

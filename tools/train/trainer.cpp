@@ -310,11 +310,17 @@ struct Trainer::State {
   TrainStatus train() {
     const int64_t steps = train_loader->batches_per_epoch();
     const bool interactive = stderr_is_terminal();
+    // Whole epochs (training and validation) timed in this session, for the run's ETA.
+    double timed_seconds = 0;
+    int64_t timed_epochs = 0;
     for (int64_t epoch = epochs_done; epoch < epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
+      const bool whole_epoch = step_in_epoch == 0;
       if (!schedule.per_step) optimizer->set_lr(schedule.lr(epoch));
       const double lr = schedule.lr(schedule.per_step ? epoch * steps : epoch);   // at the epoch's first step
-      ProgressBar bar(str_cat("epoch ", epoch + 1, "/", epochs), steps, interactive);
+      ProgressBar bar(str_cat("epoch ", epoch + 1, "/", epochs), steps, interactive, options.progress_seconds);
+      const int64_t later_epochs = epochs - epoch - 1;
+      bar.set_run(later_epochs, timed_epochs > 0 ? timed_seconds / static_cast<double>(timed_epochs) : 0.0);
       double train_seconds = 0;
       int64_t samples = 0;
       if (!train_epoch(epoch, bar, samples, &train_seconds)) {
@@ -328,7 +334,9 @@ struct Trainer::State {
       for (const auto& [n, v] : partial.means()) train_json[n] = v;
       const bool validate_now = (epoch + 1) % eval_every == 0 || epoch + 1 == epochs;
       json val = validate_now ? validate(epoch) : json(nullptr);
-      line["seconds"] = seconds_since(t0);
+      const double epoch_seconds = seconds_since(t0);
+      if (whole_epoch) timed_seconds += epoch_seconds, timed_epochs += 1;
+      line["seconds"] = epoch_seconds;
       line["samples_per_second"] = static_cast<double>(samples) / std::max(train_seconds, 1e-9);
       line["train"] = train_json;
       if (validate_now) line["val"] = val;
@@ -339,6 +347,9 @@ struct Trainer::State {
         for (auto it = val.begin(); it != val.end(); ++it)
           summary += str_cat(", ", it.key(), " ", selection_metric(data.info.task), " ",
                              100.0 * it.value()[selection_metric(data.info.task)].get<double>());
+      summary += ", " + format_duration(epoch_seconds);
+      if (later_epochs > 0 && timed_epochs > 0)
+        summary += ", run eta " + format_duration(static_cast<double>(later_epochs) * timed_seconds / static_cast<double>(timed_epochs));
       bar.finish(summary);
 
       epochs_done = epoch + 1;

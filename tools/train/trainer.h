@@ -36,6 +36,7 @@
 
 #include "engine/io/config.h"
 #include "models/method.h"
+#include "tools/train/ui.h"
 
 namespace xmkd::train {
 
@@ -50,6 +51,8 @@ struct TrainerOptions {
   // reached within the epoch) and returns Interrupted. Default: interrupt_flag() (SIGINT).
   std::atomic<bool>* interrupt = nullptr;
   bool print_evaluation = true;   // the final test table on stdout
+  // Off a terminal, a progress line every this many seconds (and one per epoch).
+  double progress_seconds = ProgressBar::kPlainEverySeconds;
 };
 
 enum class TrainStatus { Finished, Interrupted };

@@ -15,10 +15,16 @@ namespace xmkd::train {
 
 // One epoch's (or one evaluation's) progress. Interactive: a single line on stderr redrawn with
 // '\r' at most ~10 times a second, ended by finish(). Otherwise (a log file, a pipe): a plain line
-// each time another tenth of the steps is done, and one at the end; no '\r' or escape codes.
+// each time another plain_every_seconds have passed, and one at the end (finish); no '\r' or
+// escape codes.
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total_steps, bool interactive);
+  static constexpr double kPlainEverySeconds = 30.0;
+  ProgressBar(std::string label, int64_t total_steps, bool interactive, double plain_every_seconds = kPlainEverySeconds);
+  // The rest of a run this bar is one epoch of: later_epochs more epochs of seconds_per_epoch
+  // each (0: not measured yet, then this epoch's projected length stands in). The lines then end
+  // with the time to the end of the run.
+  void set_run(int64_t later_epochs, double seconds_per_epoch);
   void update(int64_t steps_done, const std::vector<std::pair<std::string, double>>& stats, double samples_per_second);
   void finish(const std::string& summary);
 
@@ -31,8 +37,10 @@ class ProgressBar {
   bool interactive_;
   Clock::time_point start_;
   Clock::time_point last_draw_;
+  double plain_every_seconds_;
+  int64_t later_epochs_ = -1;   // -1: not part of a run (no run ETA)
+  double seconds_per_epoch_ = 0.0;
   bool drawn_ = false;
-  int64_t last_tenth_ = 0;   // plain mode: the last tenth of the steps reported
   int64_t steps_done_ = 0;
   std::vector<std::pair<std::string, double>> stats_;
   double samples_per_second_ = 0.0;
@@ -41,9 +49,24 @@ class ProgressBar {
 bool stderr_is_terminal();
 
 // RUN/metrics.jsonl -> a ~1000x420 PNG: training loss (total and parts) per epoch on the left,
-// the validation metric (weighted_f1 or miou) of every output per epoch on the right. Lines that
-// do not parse (a line being written) and null/NaN values are skipped.
+// the validation metric (weighted_f1 or miou, x100 as the console prints it) of every output per
+// epoch on the right, each axis titled. Lines that do not parse (a line being written) and
+// null/NaN values are skipped.
 void write_training_curves(const std::string& metrics_jsonl, const std::string& png_path);
+
+// What write_training_curves draws, exposed for tests.
+struct CurveSeries {
+  std::string name;                                 // "a = b" when series a and b had the same points
+  std::vector<std::pair<double, double>> points;    // (epoch, value), finite values only
+};
+struct CurvePanel {
+  std::string title, y_label;
+  std::vector<CurveSeries> series;
+  bool allow_log_y = false;   // a log axis when the values span 20x or more
+};
+// [0] the training loss and its parts, [1] the validation metric of each output (x100). Series
+// with identical points are merged into one, so no line hides another.
+std::array<CurvePanel, 2> training_curve_panels(const std::string& metrics_jsonl);
 
 // One row per sample: each modality's image, the ground truth and each prediction, under a
 // caption row naming the columns. Tiles are the image size scaled up by the integer factor
@@ -72,10 +95,15 @@ struct ProgressState {
   std::vector<std::pair<std::string, double>> stats;
   double samples_per_second = 0.0;
   double elapsed_seconds = 0.0;
+  double run_eta_seconds = -1.0;   // to the end of the whole run; negative: not shown
 };
 // Interactive: "train [#####.....]  50/100 loss 0.4321 | 512 samples/s | 00:12<00:12"; plain:
-// "train 50/100 (50%) loss 0.4321, 512 samples/s, elapsed 00:12, eta 00:12". No line ending.
+// "train 50/100 (50%) loss 0.4321, 512 samples/s, elapsed 00:12, eta 00:12". With a run ETA,
+// " | run 04:10 left" (interactive) or ", run eta 04:10" (plain) follows. No line ending.
 std::string format_progress_line(const ProgressState& state, bool interactive);
+// The time to the end of a run: this epoch's ETA, then later_epochs of seconds_per_epoch each
+// (when 0, of this epoch's projected length); negative when it cannot be told yet.
+double run_eta_seconds(const ProgressState& epoch, int64_t later_epochs, double seconds_per_epoch);
 // "mm:ss" below an hour, "h:mm:ss" from an hour on; "--:--" for a negative or non-finite time.
 std::string format_duration(double seconds);
 

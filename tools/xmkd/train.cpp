@@ -18,6 +18,7 @@ namespace {
 struct TrainOptions {
   std::string config, device, out, resume;
   std::vector<std::string> sets;
+  double progress_seconds = train::ProgressBar::kPlainEverySeconds;
 };
 
 constexpr int kInterruptedStatus = 130;   // 128 + SIGINT, as a shell reports a Ctrl-C
@@ -25,17 +26,19 @@ constexpr int kInterruptedStatus = 130;   // 128 + SIGINT, as a shell reports a 
 void run(const TrainOptions& o) {
   train::install_interrupt_handler();
   std::unique_ptr<train::Trainer> trainer;
+  train::TrainerOptions options;
+  options.progress_seconds = o.progress_seconds;
   if (!o.resume.empty()) {
     XMKD_CHECK(o.config.empty() && o.sets.empty() && o.out.empty(), "train --resume ", o.resume,
                ": a resumed run keeps its own configuration (", o.resume,
                "/config.json); --config, --set and --out cannot be combined with --resume (only --device)");
-    trainer = train::Trainer::resume(o.resume, {}, o.device.empty() ? std::nullopt : std::optional<std::string>(o.device));
+    trainer = train::Trainer::resume(o.resume, options, o.device.empty() ? std::nullopt : std::optional<std::string>(o.device));
   } else {
     XMKD_CHECK(!o.config.empty(), "train: give --config CFG.json (a new run) or --resume RUN_DIR");
     std::vector<std::string> overrides = o.sets;
     if (!o.device.empty()) overrides.push_back("train.device=" + o.device);
     if (!o.out.empty()) overrides.push_back("run.dir=" + nlohmann::json(o.out).dump());   // always a JSON string
-    trainer = std::make_unique<train::Trainer>(io::Config::load(o.config, overrides));
+    trainer = std::make_unique<train::Trainer>(io::Config::load(o.config, overrides), options);
   }
   std::fprintf(stderr, "run directory: %s\n", trainer->run_dir().c_str());
   if (trainer->run() == train::TrainStatus::Interrupted) exit_status() = kInterruptedStatus;
@@ -64,6 +67,11 @@ void register_train(CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu or cuda (replaces train.device)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--out", o->out, "the run directory (replaces run.dir; default runs/<name>-<method>-seed<seed>)");
   cmd->add_option("--resume", o->resume, "continue the interrupted or unfinished run in this directory");
+  cmd->add_option("--progress-seconds", o->progress_seconds,
+                  "when stderr is not a terminal (a log file): a progress line every this many seconds, besides "
+                  "the line that ends each epoch")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([o] { run(*o); });
 }
 
