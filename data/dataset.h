@@ -8,11 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops.h"
 #include "engine/tensor.h"
 
 namespace xmkd::data {
 
-constexpr int64_t kIgnoreLabel = 255;
+using xmkd::kIgnoreLabel;   // engine/ops.h: 255, the unlabelled pixel of a label map
 
 enum class Task { Classification, Segmentation };
 const char* task_name(Task task);

@@ -1,4 +1,4 @@
-// Readers for the data formats users bring (METHODS.md §6 describes each layout). Every reader
+// Readers for the data formats users bring (docs/data.md, "Reading your data", describes each layout). Every reader
 // validates what it can up front (files exist, sizes agree, labels in range) and names the file
 // and what was expected when something is wrong.
 #pragma once

@@ -19,19 +19,15 @@
 #include <numeric>
 #include <thread>
 
+#include "engine/random.h"
+
 namespace xmkd::data {
 namespace {
-
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // A seed derived from a list of values; different lists give unrelated seeds.
 uint64_t derive_seed(std::initializer_list<uint64_t> values) {
   uint64_t h = 0x6a09e667f3bcc909ULL;
-  for (uint64_t v : values) h = mix64(h ^ mix64(v + 0x9e3779b97f4a7c15ULL));
+  for (uint64_t v : values) h = mix64(h ^ splitmix64(v));
   return h;
 }
 

@@ -200,7 +200,7 @@ std::shared_ptr<Dataset> open_json_manifest(const std::string& path, const std::
   const Task task = parse_task(task_text);
   // 8-bit label maps keep 255 for "ignore", so a segmentation has at most 255 classes.
   const int64_t num_classes =
-      r.integer(r.key(doc, "num_classes", "num_classes"), "num_classes", 1, task == Task::Segmentation ? 255 : INT32_MAX);
+      r.integer(r.key(doc, "num_classes", "num_classes"), "num_classes", 1, task == Task::Segmentation ? kIgnoreLabel : INT32_MAX);
 
   std::vector<ModalityColumn> columns;
   const json& mods = r.array(r.key(doc, "modalities", "modalities"), "modalities");

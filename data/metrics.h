@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/ops.h"
 #include "engine/tensor.h"
 
 namespace xmkd::data {
@@ -20,7 +21,7 @@ class ConfusionMatrix {
   explicit ConfusionMatrix(int64_t num_classes);
   // predictions and labels: int64, same shape ((N) or (N, H, W)), any device; labels equal to
   // ignore_index are skipped; a label or prediction outside [0, C) is an error.
-  void add(const Tensor& predictions, const Tensor& labels, int64_t ignore_index = 255);
+  void add(const Tensor& predictions, const Tensor& labels, int64_t ignore_index = kIgnoreLabel);
   void add(int64_t label, int64_t prediction);
   int64_t num_classes() const { return classes_; }
   int64_t at(int64_t label, int64_t prediction) const { return counts_[label * classes_ + prediction]; }

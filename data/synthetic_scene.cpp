@@ -18,13 +18,6 @@ namespace {
 constexpr float kPi = 3.14159265358979f;
 float radians(float degrees) { return degrees * (kPi / 180.0f); }
 
-uint64_t splitmix64(uint64_t x) {
-  uint64_t z = x + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // hue in degrees (any real), saturation and value in [0, 1].
 Colour hsv(float hue, float saturation, float value) {
   hue = std::fmod(hue, 360.0f);

@@ -29,6 +29,22 @@ std::string str_cat(const Args&... args) {
   return os.str();
 }
 
+// "a, b, c": the items in order, each as str_cat writes it, or as name(item) gives it.
+template <class Range, class Name>
+std::string join_list(const Range& items, const Name& name, const char* separator = ", ") {
+  std::string text;
+  bool first = true;
+  for (const auto& item : items) {
+    text += (first ? "" : separator) + str_cat(name(item));
+    first = false;
+  }
+  return text;
+}
+template <class Range>
+std::string join_list(const Range& items) {
+  return join_list(items, [](const auto& item) -> const auto& { return item; });
+}
+
 template <class... Args>
 [[noreturn]] void fail(const Args&... args) {
   throw Error(str_cat(args...));

@@ -80,8 +80,11 @@ Tensor gradient_reversal(const Tensor& x, float lambda);
 // ---- probabilities and losses over dim 1 (engine/ops/softmax_loss.cpp) ----------------------
 Tensor softmax(const Tensor& x);                         // over dim 1, any rank >= 2
 Tensor log_softmax(const Tensor& x);
+// The label of an unlabelled pixel in every segmentation label map xmkd reads or writes (8-bit
+// label PNGs keep 255 for "void"); the classification default stays PyTorch's -100.
+constexpr int64_t kIgnoreLabel = 255;
 struct CrossEntropyOptions {
-  int64_t ignore_index = -100;   // labels equal to this contribute nothing (255 for segmentation)
+  int64_t ignore_index = -100;   // labels equal to this contribute nothing (kIgnoreLabel for segmentation)
   Tensor class_weights;          // (C) or undefined
 };
 // logits: (N,C) with labels (N), or (N,C,H,W) with labels (N,H,W); labels int32 or int64.

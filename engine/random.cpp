@@ -4,18 +4,12 @@
 
 namespace xmkd {
 namespace {
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
 void Generator::seed(uint64_t seed) {
   uint64_t x = seed;
-  for (uint64_t& s : s_) s = splitmix64(x);
+  for (uint64_t& s : s_) s = mix64(x += kGoldenGamma);   // splitmix64's stream from `seed`
   has_spare_ = false;
 }
 

@@ -25,6 +25,18 @@ class Generator {
   float spare_ = 0.0f;
 };
 
+// splitmix64's output function (Stafford's "mix13" finaliser): a bijection of 64-bit words in
+// which every input bit changes every output bit with probability ~1/2. xmkd derives its seeds
+// and hashes from it.
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+constexpr uint64_t kGoldenGamma = 0x9e3779b97f4a7c15ULL;   // 2^64 / golden ratio, splitmix64's increment
+// splitmix64 as a function: the value the generator returns from state x.
+inline uint64_t splitmix64(uint64_t x) { return mix64(x + kGoldenGamma); }
+
 // The process-wide generator used when an API takes none (initialisation, dropout).
 Generator& default_generator();
 void manual_seed(uint64_t seed);

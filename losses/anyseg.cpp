@@ -1,6 +1,5 @@
 #include "losses/anyseg.h"
 
-#include "data/dataset.h"
 #include "engine/ops.h"
 
 namespace xmkd::losses {
@@ -78,7 +77,7 @@ LossTerms anyseg_student_loss(const Tensor& student_logits, const Tensor& labels
                               const StageFeatures& student_features, const StageFeatures& teacher_features,
                               const AnySegLossWeights& weights) {
   CrossEntropyOptions ce_options;
-  ce_options.ignore_index = data::kIgnoreLabel;
+  ce_options.ignore_index = kIgnoreLabel;
   Tensor ce = cross_entropy(student_logits, labels, ce_options);
   Tensor umd = unimodal_distillation_loss(student_features, teacher_features);
   Tensor cmd = crossmodal_distillation_loss(student_features, teacher_features);

@@ -1,4 +1,4 @@
-// AnySeg's student loss (METHODS.md §4; docs/methods.md):
+// AnySeg's student loss (docs/methods.md, AnySeg):
 //   total = w_ce·CE + w_umd·L_umd + w_cmd·L_cmd + w_mad·L_mad   (defaults 1, 5, 10, 50)
 // Features come per stage and per kept modality: features[s][j] is stage s (C2..C5) of the j-th
 // kept modality, (N, C_s, H_s, W_s); the student's and the teacher's lists pair up entry by entry.

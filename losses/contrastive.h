@@ -1,4 +1,4 @@
-// CroDiNo-KD's alignment of modality-invariant features (METHODS.md §3): class prototypes pooled
+// CroDiNo-KD's alignment of modality-invariant features (docs/methods.md, CroDiNo-KD): class prototypes pooled
 // from a feature map under a label map, and an InfoNCE between the prototypes of two modalities.
 // No pixel correspondence is assumed: each modality's prototypes come from its own label map, so
 // the term survives decoupled augmentation; only the (sample, class) keys are matched.
@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/ops.h"
 #include "engine/tensor.h"
 
 namespace xmkd::losses {
@@ -29,7 +30,7 @@ Tensor resize_labels_nearest(const Tensor& labels, int64_t h, int64_t w);
 // Positions labelled ignore_index belong to no class; any other label outside [0, num_classes) is
 // an error naming it. Backward: dfeatures[n, :, p] = g(n, label[n,p]) / count(n, label[n,p]).
 ClassPrototypes class_prototypes(const Tensor& features, const Tensor& labels, int64_t num_classes,
-                                 int64_t ignore_index = 255);
+                                 int64_t ignore_index = kIgnoreLabel);
 
 // Symmetric InfoNCE between the prototypes of two modalities a and b (temperature τ):
 // q = L2-normalised rows of [a; b] (K = Pa + Pb rows), s = q qᵀ / τ with the diagonal removed.
@@ -43,7 +44,7 @@ Tensor prototype_info_nce(const ClassPrototypes& a, const ClassPrototypes& b, fl
 // resized to (h, w) by nearest neighbour; the mean over the unordered pairs (a < b) of
 // prototype_info_nce(prototypes_a, prototypes_b).
 Tensor cross_modal_prototype_contrast(const std::vector<Tensor>& features, const std::vector<Tensor>& label_maps,
-                                      int64_t num_classes, float temperature, int64_t ignore_index = 255);
+                                      int64_t num_classes, float temperature, int64_t ignore_index = kIgnoreLabel);
 
 // L_⊥ of one modality: the mean over positions of cos(a, b) between channel vectors.
 // a, b: (N, D, h, w) (or (N, D)); post-ReLU features make this >= 0, 0 when orthogonal.

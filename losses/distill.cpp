@@ -1,4 +1,4 @@
-// The teacher→student distillation losses (losses/distill.h, METHODS.md §2; formulas in
+// The teacher→student distillation losses (losses/distill.h, docs/methods.md, Baselines; formulas in
 // docs/losses.md). Every loss works on rows: the logit vectors of the labelled positions, (R, C),
 // with their labels (R); classification logits (N, C) are rows already, per-pixel logits
 // (N, C, H, W) become N·H·W rows. Positions labelled ignore_index are dropped before any
@@ -34,8 +34,6 @@ double non_negative(const io::ConfigNode& config, const std::string& key, double
   if (!(std::isfinite(v) && v >= 0.0)) config.fail(key, "expected a number >= 0, got " + std::to_string(v));
   return v;
 }
-
-float scalar_value(const Tensor& t) { return t.detach().to(Device::CPU).item(); }
 
 // The labelled positions as rows: student (R, C) (differentiable), teacher (R, C) (detached),
 // labels (R) int64 on the logits' device.

@@ -1,4 +1,4 @@
-// The teacher→student distillation losses (METHODS.md §2), for class logits (N,C) with labels (N)
+// The teacher→student distillation losses (docs/methods.md, Baselines), for class logits (N,C) with labels (N)
 // and per pixel for logits (N,C,H,W) with label maps (N,H,W) (positions labelled 255 are ignored,
 // by the cross-entropy and by the distillation terms alike).
 //
@@ -17,6 +17,7 @@
 
 #include "engine/io/config.h"
 #include "engine/nn/module.h"
+#include "engine/ops.h"
 #include "losses/loss_terms.h"
 
 namespace xmkd::losses {
@@ -32,7 +33,7 @@ struct DistillOptions {
   // CTKD: temperature = min + (max − min)·sigmoid(θ), λ from lambda_min to lambda_max (cosine).
   double temperature_min = 1.0, temperature_max = 21.0;
   double lambda_min = 0.0, lambda_max = 1.0;
-  int64_t ignore_index = 255;
+  int64_t ignore_index = kIgnoreLabel;
 };
 // Reads the keys above from a config section (unknown kinds are an error listing the kinds).
 DistillOptions parse_distill_options(const io::ConfigNode& config);

@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/nn/init.h"
+#include "models/method_support.h"
 #include "models/methods.h"
 
 namespace xmkd::models {
@@ -76,9 +77,7 @@ AnySegNetwork::AnySegNetwork(std::vector<int64_t> modalities, const std::vector<
 size_t AnySegNetwork::position(int64_t modality) const {
   auto it = std::find(modalities_.begin(), modalities_.end(), modality);
   if (it == modalities_.end()) {
-    std::string known;
-    for (int64_t m : modalities_) known += (known.empty() ? "" : ", ") + std::to_string(m);
-    fail("AnySegNetwork: modality ", modality, " is not one of the network's modalities (", known, ")");
+    fail("AnySegNetwork: modality ", modality, " is not one of the network's modalities (", join_list(modalities_), ")");
   }
   return static_cast<size_t>(it - modalities_.begin());
 }
@@ -159,24 +158,7 @@ std::shared_ptr<Deployable> make_anyseg_branch(const DeploySpec& spec) {
 }
 
 std::vector<int64_t> parse_anyseg_modalities(const io::ConfigNode& config, const MethodContext& context) {
-  std::vector<std::string> all;
-  for (const data::ModalitySpec& m : context.modalities) all.push_back(m.name);
-  std::vector<std::string> names = config.get_strings("modalities", all);
-  std::vector<int64_t> indices;
-  for (const std::string& name : names) {
-    auto it = std::find(all.begin(), all.end(), name);
-    if (it == all.end()) {
-      std::string known;
-      for (const std::string& n : all) known += (known.empty() ? "" : ", ") + n;
-      config.fail("modalities", "no modality '" + name + "' in this dataset (it has: " + known + ")");
-    }
-    int64_t index = it - all.begin();
-    if (std::find(indices.begin(), indices.end(), index) != indices.end())
-      config.fail("modalities", "modality '" + name + "' is listed twice");
-    indices.push_back(index);
-  }
-  if (indices.size() < 2)
-    config.fail("modalities", "AnySeg needs at least 2 modalities, got " + std::to_string(indices.size()));
+  std::vector<int64_t> indices = modalities_from_config(config, context, 2, "AnySeg");
   std::sort(indices.begin(), indices.end());
   return indices;
 }
@@ -233,12 +215,10 @@ std::string AnySegMethod::subset_name(const std::vector<int64_t>& subset) const 
 std::vector<MethodOutput> AnySegMethod::outputs() const { return outputs_; }
 
 const MethodOutput& AnySegMethod::find_output(const std::string& output) const {
-  std::string names;
   for (const MethodOutput& o : outputs_) {
     if (o.name == output) return o;
-    names += (names.empty() ? "" : ", ") + o.name;
   }
-  fail(name(), ": no output '", output, "' (it has: ", names, ")");
+  fail(name(), ": no output '", output, "' (it has: ", output_names(outputs_), ")");
 }
 
 const Tensor& AnySegMethod::label_map(const data::Batch& batch) const {
@@ -291,7 +271,7 @@ LossTerms AnySegTeacher::training_loss(const data::Batch& batch, const TrainProg
   const Tensor& labels = label_map(batch);
   AnySegForward f = network_->forward(batch.inputs, modalities());
   CrossEntropyOptions options;
-  options.ignore_index = data::kIgnoreLabel;
+  options.ignore_index = kIgnoreLabel;
   Tensor ce = cross_entropy(f.logits, labels, options);
   return {ce, {{"ce", ce.detach()}}};
 }
@@ -341,16 +321,14 @@ std::shared_ptr<Method> make_anyseg_student(const io::ConfigNode& config, const 
   io::ConfigNode teacher_config = config.child("teacher");
   std::string run = teacher_config.require_existing_path("run");
   std::vector<std::string> outputs;
-  std::string names;
   for (const std::vector<int64_t>& positions : nonempty_subsets(static_cast<int64_t>(modalities.size()))) {
     std::vector<int64_t> subset;
     for (int64_t p : positions) subset.push_back(modalities[p]);
     outputs.push_back(anyseg_subset_name(context, subset));
-    names += (names.empty() ? "" : ", ") + outputs.back();
   }
   std::string output = teacher_config.get_string("output", outputs.back());
   if (std::find(outputs.begin(), outputs.end(), output) == outputs.end())
-    teacher_config.fail("output", "expected one of the modality subsets " + names + ", got '" + output + "'");
+    teacher_config.fail("output", "expected one of the modality subsets " + join_list(outputs) + ", got '" + output + "'");
 
   std::shared_ptr<Method> loaded;
   try {

@@ -1,4 +1,4 @@
-// AnySeg (METHODS.md §4; docs/methods.md): any-modal segmentation in two stages.
+// AnySeg (docs/methods.md, AnySeg): any-modal segmentation in two stages.
 //
 // The network, shared by both stages: one stem per modality (ResNet-18's conv1 7x7/2 from C_m
 // channels to 64, bn1, ReLU, max-pool 3x3/2), ONE ResNet-18 trunk (layer1..layer4) that encodes

@@ -1,4 +1,4 @@
-// The teacher/student baselines of METHODS.md §2:
+// The teacher/student baselines (docs/methods.md, Baselines):
 //   student   one modality: ResNet-18 + Linear, or the encoder-decoder segmenter; CE.
 //   teacher   one encoder per modality, fused by element-wise sum (pooled features before one
 //             Linear; for segmentation C2..C5 at every scale before one decoder); CE.

@@ -6,6 +6,7 @@
 
 #include "engine/ops.h"
 #include "losses/contrastive.h"
+#include "models/method_support.h"
 #include "models/methods.h"
 
 namespace xmkd::models {
@@ -48,24 +49,7 @@ std::shared_ptr<Deployable> make_crodino_branch(const DeploySpec& spec) {
 
 CrodinoOptions parse_crodino_options(const io::ConfigNode& config, const MethodContext& context) {
   CrodinoOptions o;
-  std::vector<std::string> all;
-  for (const data::ModalitySpec& m : context.modalities) all.push_back(m.name);
-  const std::vector<std::string> names = config.get_strings("modalities", all);
-  for (const std::string& name : names) {
-    auto it = std::find(all.begin(), all.end(), name);
-    if (it == all.end()) {
-      std::string known;
-      for (const std::string& n : all) known += (known.empty() ? "" : ", ") + n;
-      config.fail("modalities", "no modality '" + name + "' in this dataset (it has: " + known + ")");
-    }
-    const int64_t index = it - all.begin();
-    if (std::find(o.modalities.begin(), o.modalities.end(), index) != o.modalities.end())
-      config.fail("modalities", "modality '" + name + "' is listed twice");
-    o.modalities.push_back(index);
-  }
-  if (o.modalities.size() < 2)
-    config.fail("modalities", "CroDiNo-KD trains at least 2 modalities together, got " +
-                                  std::to_string(o.modalities.size()));
+  o.modalities = modalities_from_config(config, context, 2, "CroDiNo-KD");
 
   o.feature_dim = config.get_int("feature_dim", o.feature_dim);
   if (o.feature_dim <= 0) config.fail("feature_dim", "expected a positive integer, got " + std::to_string(o.feature_dim));
@@ -179,13 +163,10 @@ std::vector<Tensor> CrodinoKD::predict(const data::Batch& batch) {
 }
 
 size_t CrodinoKD::branch_of(const std::string& output) const {
-  std::string names;
   for (size_t i = 0; i < branches_.size(); ++i) {
-    const std::string& name = context_.modalities[static_cast<size_t>(options_.modalities[i])].name;
-    if (name == output) return i;
-    names += (names.empty() ? "" : ", ") + name;
+    if (context_.modalities[static_cast<size_t>(options_.modalities[i])].name == output) return i;
   }
-  fail("crodino_kd: no output '", output, "' (it has: ", names, ")");
+  fail("crodino_kd: no output '", output, "' (it has: ", output_names(outputs()), ")");
 }
 
 Module& CrodinoKD::checkpoint_module(const std::string& output) { return *branches_[branch_of(output)]; }

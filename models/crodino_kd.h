@@ -1,4 +1,4 @@
-// CroDiNo-KD (METHODS.md §3; docs/methods.md says what xmkd computes and why): one
+// CroDiNo-KD (docs/methods.md, CroDiNo-KD, says what xmkd computes and why): one
 // encoder-decoder per modality whose bottleneck is split into modality-invariant and
 // modality-specific features, trained together without a teacher.
 //
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops.h"
 #include "models/method.h"
 #include "models/segmenter.h"
 
@@ -62,7 +63,7 @@ struct CrodinoOptions {
   struct Switches {
     bool seg = true, aux = true, con = true, orth = true, adv = false;
   } loss;
-  int64_t ignore_index = 255;
+  int64_t ignore_index = kIgnoreLabel;
 };
 // Errors name the key (through ConfigNode::fail) and what was expected.
 CrodinoOptions parse_crodino_options(const io::ConfigNode& config, const MethodContext& context);

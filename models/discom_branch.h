@@ -1,4 +1,4 @@
-// One modality's network in DisCoM-KD (METHODS.md §1), and what `xmkd predict` deploys:
+// One modality's network in DisCoM-KD (docs/methods.md, DisCoM-KD), and what `xmkd predict` deploys:
 //
 //   x (N,C_m,H,W) ─ enc_inv (ResNet-18) → 512 → projection: Linear(512→D) → BatchNorm1d → ReLU = z_inv (N,D)
 //                 └ enc_spec (ResNet-18) → 512 → [z_inf = first D | z_irr = second D]

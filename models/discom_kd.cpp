@@ -1,10 +1,10 @@
 #include "models/discom_kd.h"
 
 #include <cmath>
-#include <set>
 #include <utility>
 
 #include "engine/ops.h"
+#include "models/method_support.h"
 #include "models/methods.h"
 
 namespace xmkd::models {
@@ -31,26 +31,12 @@ DiscomOptions parse_discom_options(const io::ConfigNode& config, const MethodCon
     config.fail("name", "discom_kd needs a dataset with at least 2 classes, got " + std::to_string(context.num_classes));
   DiscomOptions options;
 
-  std::vector<std::string> all;
-  std::string known;
-  for (const data::ModalitySpec& m : context.modalities) {
-    all.push_back(m.name);
-    known += (known.empty() ? "" : ", ") + m.name;
-  }
-  std::vector<std::string> names = config.get_strings("modalities", all);
-  std::set<std::string> seen;
-  for (const std::string& name : names) {
-    int64_t index = -1;
-    for (size_t i = 0; i < context.modalities.size(); ++i)
-      if (context.modalities[i].name == name) index = static_cast<int64_t>(i);
-    if (index < 0) config.fail("modalities", "no modality '" + name + "' in this dataset (it has: " + known + ")");
-    if (!seen.insert(name).second) config.fail("modalities", "modality '" + name + "' is listed twice");
+  options.modalities = modalities_from_config(config, context, 2, "DisCoM-KD");
+  for (int64_t m : options.modalities) {
+    const std::string& name = context.modalities[static_cast<size_t>(m)].name;
     if (!usable_in_key(name))
       config.fail("modalities", "modality name '" + name + "' must use only letters, digits, '_' and '-'");
-    options.modalities.push_back(index);
   }
-  if (options.modalities.size() < 2)
-    config.fail("modalities", "DisCoM-KD needs at least 2 modalities, got " + std::to_string(options.modalities.size()));
 
   const int64_t feature_dim = config.get_int("feature_dim", DiscomBranch::kFeatureDim);
   if (feature_dim != DiscomBranch::kFeatureDim)
@@ -136,13 +122,10 @@ std::vector<Tensor> DiscomKD::predict(const data::Batch& batch) {
 }
 
 int64_t DiscomKD::label_of_output(const std::string& output) const {
-  std::string names;
   for (size_t m = 0; m < options_.modalities.size(); ++m) {
-    const std::string& name = context_.modalities.at(static_cast<size_t>(options_.modalities[m])).name;
-    if (name == output) return static_cast<int64_t>(m);
-    names += (names.empty() ? "" : ", ") + name;
+    if (context_.modalities.at(static_cast<size_t>(options_.modalities[m])).name == output) return static_cast<int64_t>(m);
   }
-  fail("discom_kd: no output '", output, "' (it has: ", names, ")");
+  fail("discom_kd: no output '", output, "' (it has: ", output_names(outputs()), ")");
 }
 
 Module& DiscomKD::checkpoint_module(const std::string& output) { return branch(label_of_output(output)); }

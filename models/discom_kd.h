@@ -1,4 +1,4 @@
-// DisCoM-KD (METHODS.md §1): one DiscomBranch per modality (models/discom_branch.h), trained
+// DisCoM-KD (docs/methods.md, DisCoM-KD): one DiscomBranch per modality (models/discom_branch.h), trained
 // together with the shared heads Cl_aux, Cl_inf, Cl_irr, Cl_adv by discom_loss
 // (models/discom_loss.h), no teacher. Modality m's label is its position in `modalities`
 // (0..M−1); each modality's batch is used with its own labels, so the modalities' batches need not

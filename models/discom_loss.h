@@ -1,4 +1,4 @@
-// DisCoM-KD's loss (METHODS.md §1) from the branches' outputs. For modality label m (0..M−1)
+// DisCoM-KD's loss (docs/methods.md, DisCoM-KD) from the branches' outputs. For modality label m (0..M−1)
 // with its own rows' class labels y_m (nothing pairs rows across modalities):
 //   L_cl   = Σ_m CE(Cl_m, y_m)                       (Cl_m's logits come with the branch's outputs)
 //   L_adv  = Σ_m CE(Cl_adv(GRL_λ(z_inv_m)), m)       (GRL: identity forward, −λ·g backward)

@@ -13,6 +13,12 @@ namespace xmkd::models {
 int64_t modality_from_config(const io::ConfigNode& config, const std::string& key, const std::string& name,
                              const MethodContext& context);
 
+// The dataset indices of the modalities listed under config key "modalities" (default: every
+// modality of the dataset), in the order listed. An unknown or repeated name, or fewer than
+// `at_least`, is a config error naming the key; `method` names the method in the last one.
+std::vector<int64_t> modalities_from_config(const io::ConfigNode& config, const MethodContext& context,
+                                            size_t at_least, const std::string& method);
+
 // The method's output names, comma separated (for errors about an unknown output).
 std::string output_names(const std::vector<MethodOutput>& outputs);
 

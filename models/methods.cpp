@@ -1,15 +1,17 @@
 #include "models/methods.h"
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <utility>
 
 #include "engine/autograd.h"
+#include "engine/io/config.h"
 #include "engine/io/safetensors.h"
 #include "models/anyseg.h"
 #include "models/baselines.h"
 #include "models/crodino_kd.h"
 #include "models/discom_branch.h"
+#include "models/method_support.h"
 
 namespace xmkd::models {
 
@@ -46,20 +48,17 @@ const std::vector<std::pair<std::string, DeployableBuilder>>& deployable_table()
 
 template <class Table>
 std::string list_names(const Table& table) {
-  std::string names;
-  for (const auto& entry : table) names += (names.empty() ? "" : ", ") + entry.first;
-  return names;
+  return join_list(table, [](const auto& entry) { return entry.first; });
 }
 
 }  // namespace
 
 int64_t MethodContext::modality_index(const std::string& name) const {
-  std::string names;
   for (size_t i = 0; i < modalities.size(); ++i) {
     if (modalities[i].name == name) return static_cast<int64_t>(i);
-    names += (names.empty() ? "" : ", ") + modalities[i].name;
   }
-  fail("no modality '", name, "' in this dataset (it has: ", names, ")");
+  fail("no modality '", name, "' in this dataset (it has: ",
+       join_list(modalities, [](const data::ModalitySpec& m) { return m.name; }), ")");
 }
 
 std::vector<std::string> method_names() {
@@ -87,20 +86,15 @@ std::shared_ptr<Method> load_trained_method(const std::string& run_dir, const st
                                             const MethodContext& context) {
   RunFiles files{run_dir};
   XMKD_CHECK(std::filesystem::is_directory(run_dir), "teacher run '", run_dir, "': not a directory");
-  std::ifstream in(files.config());
-  XMKD_CHECK(in, "teacher run '", run_dir, "': cannot open ", files.config(), " (is it a finished xmkd run?)");
-  nlohmann::json document = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  XMKD_CHECK(!document.is_discarded(), files.config(), ": not valid JSON");
-  io::Config config = io::Config::from_json(std::move(document), files.config());
+  XMKD_CHECK(std::filesystem::exists(files.config()), "teacher run '", run_dir, "': ", files.config(),
+             " does not exist (is it a finished xmkd run?)");
+  io::Config config = io::Config::from_json(io::read_json_file(files.config()), files.config());
   std::shared_ptr<Method> method = make_method(config.root().child("method"), context);
 
-  std::string names;
-  bool known = false;
-  for (const MethodOutput& o : method->outputs()) {
-    known = known || o.name == output;
-    names += (names.empty() ? "" : ", ") + o.name;
-  }
-  XMKD_CHECK(known, "teacher run '", run_dir, "' (", method->name(), ") has no output '", output, "' (it has: ", names, ")");
+  const std::vector<MethodOutput> outputs = method->outputs();
+  const bool known = std::any_of(outputs.begin(), outputs.end(), [&](const MethodOutput& o) { return o.name == output; });
+  XMKD_CHECK(known, "teacher run '", run_dir, "' (", method->name(), ") has no output '", output, "' (it has: ",
+             output_names(outputs), ")");
   std::string checkpoint = files.best(output);
   XMKD_CHECK(std::filesystem::exists(checkpoint), "teacher run '", run_dir, "': ", checkpoint,
              " does not exist (the run has not finished a validated epoch)");

@@ -1,6 +1,5 @@
-// The multimodal teacher with sum fusion (METHODS.md §2). The cross-modal teacher is a plain
+// The multimodal teacher with sum fusion (docs/methods.md, Baselines). The cross-modal teacher is a plain
 // `student` run on the richer modality (models/baselines.cpp).
-#include <set>
 #include <utility>
 
 #include "engine/ops.h"
@@ -89,17 +88,7 @@ Module& TeacherMethod::checkpoint_module(const std::string& output) {
 }
 
 std::shared_ptr<Method> make_teacher(const io::ConfigNode& config, const MethodContext& context) {
-  std::vector<std::string> all;
-  for (const data::ModalitySpec& spec : context.modalities) all.push_back(spec.name);
-  std::vector<std::string> names = config.get_strings("modalities", all);
-  if (names.empty()) config.fail("modalities", "expected at least one modality name");
-  std::set<std::string> seen;
-  std::vector<int64_t> modalities;
-  for (const std::string& name : names) {
-    if (!seen.insert(name).second) config.fail("modalities", "modality '" + name + "' is listed twice");
-    modalities.push_back(modality_from_config(config, "modalities", name, context));
-  }
-  return std::make_shared<TeacherMethod>(std::move(modalities), context);
+  return std::make_shared<TeacherMethod>(modalities_from_config(config, context, 1, "the teacher"), context);
 }
 
 }  // namespace xmkd::models

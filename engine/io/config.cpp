@@ -96,18 +96,21 @@ void apply_override(json& document, const std::string& assignment) {
 
 }  // namespace
 
-Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
+json read_json_file(const std::string& path, const std::string& hint) {
   std::ifstream in(path);
-  XMKD_CHECK(in, path, ": cannot open the config file");
-  json document;
+  XMKD_CHECK(in, path, ": cannot open", hint);
   try {
-    document = json::parse(in, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+    return json::parse(in, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
     // nlohmann's message says "parse error at line L, column C: <what>"; keep from "line" on.
     const std::string what = e.what();
     const size_t at = what.find("line ");
     fail(path, ": not valid JSON: ", at == std::string::npos ? what : what.substr(at));
   }
+}
+
+Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
+  json document = read_json_file(path, " the config file");
   XMKD_CHECK(document.is_object(), path, ": the config must be a JSON object, got ", document.type_name());
   std::vector<std::pair<std::string, std::string>> applied;
   for (const std::string& assignment : overrides) {
@@ -270,9 +273,7 @@ std::string ConfigNode::get_choice(const std::string& key, const std::string& fa
   for (const std::string& choice : choices) {
     if (choice == result) return result;
   }
-  std::string list;
-  for (const std::string& choice : choices) list += (list.empty() ? "" : ", ") + choice;
-  fail(key, str_cat("expected one of ", list, "; got \"", result, "\""));
+  fail(key, str_cat("expected one of ", join_list(choices), "; got \"", result, "\""));
 }
 
 namespace {

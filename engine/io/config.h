@@ -18,6 +18,10 @@ namespace xmkd::io {
 
 class ConfigNode;
 
+// The JSON document in the file `path` (comments allowed). Errors name the file: it cannot be
+// opened ("<path>: cannot open" followed by `hint`), or it is not valid JSON (line and column).
+nlohmann::json read_json_file(const std::string& path, const std::string& hint = "");
+
 class Config {
  public:
   // Reads `path`, then applies each "dotted.key=value" override: value is parsed as JSON when it

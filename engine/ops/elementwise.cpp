@@ -2,6 +2,7 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
 namespace {
@@ -24,22 +25,13 @@ Operand classify_operand(const char* op, const Tensor& a, const Tensor& b, bool 
        " or have one element; got a ", shape_str(a.shape()), " and b ", shape_str(b.shape()));
 }
 
-// (N, C, inner) of a tensor of rank >= 2.
-void channel_dims(const Tensor& t, int64_t& N, int64_t& C, int64_t& inner) {
-  N = t.dim(0);
-  C = t.dim(1);
-  inner = 1;
-  for (int d = 2; d < t.ndim(); ++d) inner *= t.dim(d);
-}
-
 // g summed to b's shape: itself, per channel, or to one element.
 Tensor reduce_to_operand(const Tensor& g, Operand kind, const Shape& b_shape) {
   if (kind == Operand::SameShape) return g;
   Tensor gb = Tensor::empty(b_shape, DType::Float32, g.device());
   if (kind == Operand::ChannelBias) {
-    int64_t N, C, inner;
-    channel_dims(g, N, C, inner);
-    XMKD_DISPATCH(g.device(), channel_sum, N, C, inner, g.data<float>(), gb.data<float>());
+    const Dim1Layout d = dim1_layout("reduce_to_operand", "g", g);
+    XMKD_DISPATCH(g.device(), channel_sum, d.outer, d.C, d.inner, g.data<float>(), gb.data<float>());
   } else {
     XMKD_DISPATCH(g.device(), sum_all, g.numel(), g.data<float>(), 1.0f, gb.data<float>());
   }
@@ -61,9 +53,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
   if (kind == Operand::SameShape) {
     XMKD_DISPATCH(a.device(), add_forward, a.numel(), a.data<float>(), b.data<float>(), y.data<float>());
   } else if (kind == Operand::ChannelBias) {
-    int64_t N, C, inner;
-    channel_dims(a, N, C, inner);
-    XMKD_DISPATCH(a.device(), bias_add, N, C, inner, a.data<float>(), b.data<float>(), y.data<float>());
+    const Dim1Layout d = dim1_layout("add", "a", a);
+    XMKD_DISPATCH(a.device(), bias_add, d.outer, d.C, d.inner, a.data<float>(), b.data<float>(), y.data<float>());
   } else {
     XMKD_DISPATCH(a.device(), add_scalar_tensor, a.numel(), a.data<float>(), b.data<float>(), y.data<float>());
   }

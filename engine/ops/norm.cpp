@@ -2,6 +2,7 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
 namespace {
@@ -13,8 +14,6 @@ void check_channel_vector(const char* arg, const Tensor& t, const Tensor& x, int
              ", got ", shape_str(t.shape()));
 }
 
-float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
@@ -22,8 +21,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   check_dtype("batch_norm", "x", x, DType::Float32);
   XMKD_CHECK(x.ndim() == 2 || x.ndim() == 4, "batch_norm: x must be (N,C) or (N,C,H,W), got ",
              shape_str(x.shape()));
-  const int64_t N = x.dim(0), C = x.dim(1);
-  const int64_t inner = x.ndim() == 4 ? x.dim(2) * x.dim(3) : 1;
+  const Dim1Layout layout = dim1_layout("batch_norm", "x", x);
+  const int64_t N = layout.outer, C = layout.C, inner = layout.inner;
   check_channel_vector("weight", weight, x, C);
   check_channel_vector("bias", bias, x, C);
   XMKD_CHECK(training || (running_mean.defined() && running_var.defined()),

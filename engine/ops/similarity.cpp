@@ -7,11 +7,6 @@
 #include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
-namespace {
-
-float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-
-}  // namespace
 
 // PyTorch 1.13 clamps each norm separately: cos = a·b / (max(|a|, eps) · max(|b|, eps)).
 // Its gradient treats the clamped norms as the norms (the clamp is not differentiated); so does ours.

@@ -22,8 +22,6 @@ std::string index_str(int64_t flat, const Shape& shape) {
   return shape_str(index);
 }
 
-float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-
 }  // namespace
 
 Tensor softmax(const Tensor& x) {

@@ -1,9 +1,7 @@
 // The conv2d kernels (kernels/defs/conv.def): the path rule, and convolution as im2col GEMM
-// (strategy and layouts in kernels/cpu/conv2d.h). cblas calls stay outside OpenMP regions:
+// (strategy and layouts in kernels/cpu/conv2d.h). The GEMMs (cpu::gemm) stay outside OpenMP regions:
 // OpenBLAS runs its own threads.
 #include "kernels/cpu/conv2d.h"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
@@ -23,8 +21,6 @@ constexpr int64_t kTargetGemmColumns = 2048;
 // 0.95-1.0x, as the 16 transformed filters (16·K·C floats) are then re-read for too few tiles.
 constexpr int64_t kMinWinogradChannels = 16;
 constexpr int64_t kMinWinogradTiles = 64;
-
-int gemm_int(int64_t v) { return static_cast<int>(v); }
 
 // out: (K, images·PQ) -> y: (images,K,P,Q), adding bias[k] when given.
 void scatter_output(const Conv2dGeometry& g, const float* out, int64_t images, const float* bias, float* y) {
@@ -139,8 +135,7 @@ void conv2d_forward_gemm(const Conv2dGeometry& g, const float* x, const float* w
   if (conv2d_is_direct_gemm(g)) {
     // y_n (K, HW) = W (K, C) · x_n (C, HW)
     for (int64_t n = 0; n < g.N; ++n)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gemm_int(g.K), gemm_int(HW), gemm_int(g.C), 1.0f, w,
-                  gemm_int(g.C), x + n * g.C * HW, gemm_int(HW), 0.0f, y + n * g.K * PQ, gemm_int(PQ));
+      gemm(false, false, g.K, HW, g.C, 1.0f, w, x + n * g.C * HW, 0.0f, y + n * g.K * PQ);
     if (bias) add_bias(g, bias, y);
     return;
   }
@@ -151,8 +146,7 @@ void conv2d_forward_gemm(const Conv2dGeometry& g, const float* x, const float* w
     const int64_t images = std::min(group, g.N - n0), columns = images * PQ;
     conv2d_im2col(g, x + n0 * g.C * HW, images, col);
     // out (K, columns) = W (K, CRS) · col (CRS, columns)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gemm_int(g.K), gemm_int(columns), gemm_int(CRS), 1.0f, w,
-                gemm_int(CRS), col, gemm_int(columns), 0.0f, out, gemm_int(columns));
+    gemm(false, false, g.K, columns, CRS, 1.0f, w, col, 0.0f, out);
     scatter_output(g, out, images, bias, y + n0 * g.K * PQ);
   }
 }
@@ -163,8 +157,7 @@ void conv2d_backward_data_gemm(const Conv2dGeometry& g, const float* dy, const f
   if (conv2d_is_direct_gemm(g)) {
     // dx_n (C, HW) = Wᵀ (C, K) · dy_n (K, HW)
     for (int64_t n = 0; n < g.N; ++n)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gemm_int(g.C), gemm_int(HW), gemm_int(g.K), 1.0f, w,
-                  gemm_int(g.C), dy + n * g.K * PQ, gemm_int(PQ), 0.0f, dx + n * g.C * HW, gemm_int(HW));
+      gemm(true, false, g.C, HW, g.K, 1.0f, w, dy + n * g.K * PQ, 0.0f, dx + n * g.C * HW);
     return;
   }
   const int64_t group = conv2d_images_per_gemm(g);
@@ -174,8 +167,7 @@ void conv2d_backward_data_gemm(const Conv2dGeometry& g, const float* dy, const f
     const int64_t images = std::min(group, g.N - n0), columns = images * PQ;
     gather_output_grad(g, dy + n0 * g.K * PQ, images, out);
     // col (CRS, columns) = Wᵀ (CRS, K) · dY (K, columns)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gemm_int(CRS), gemm_int(columns), gemm_int(g.K), 1.0f, w,
-                gemm_int(CRS), out, gemm_int(columns), 0.0f, col, gemm_int(columns));
+    gemm(true, false, CRS, columns, g.K, 1.0f, w, out, 0.0f, col);
     conv2d_col2im(g, col, images, dx + n0 * g.C * HW);
   }
 }
@@ -192,9 +184,7 @@ void conv2d_backward_weight_gemm(const Conv2dGeometry& g, const float* x, const 
   if (conv2d_is_direct_gemm(g)) {
     // dW (K, C) += dy_n (K, HW) · x_nᵀ (HW, C)
     for (int64_t n = 0; n < g.N; ++n)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gemm_int(g.K), gemm_int(g.C), gemm_int(HW), 1.0f,
-                  dy + n * g.K * PQ, gemm_int(PQ), x + n * g.C * HW, gemm_int(HW), n == 0 ? 0.0f : 1.0f, dw,
-                  gemm_int(g.C));
+      gemm(false, true, g.K, g.C, HW, 1.0f, dy + n * g.K * PQ, x + n * g.C * HW, n == 0 ? 0.0f : 1.0f, dw);
     return;
   }
   const int64_t group = conv2d_images_per_gemm(g);
@@ -205,8 +195,7 @@ void conv2d_backward_weight_gemm(const Conv2dGeometry& g, const float* x, const 
     conv2d_im2col(g, x + n0 * g.C * HW, images, col);
     gather_output_grad(g, dy + n0 * g.K * PQ, images, out);
     // dW (K, CRS) += dY (K, columns) · colᵀ (columns, CRS)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gemm_int(g.K), gemm_int(CRS), gemm_int(columns), 1.0f, out,
-                gemm_int(columns), col, gemm_int(columns), n0 == 0 ? 0.0f : 1.0f, dw, gemm_int(CRS));
+    gemm(false, true, g.K, CRS, columns, 1.0f, out, col, n0 == 0 ? 0.0f : 1.0f, dw);
   }
 }
 

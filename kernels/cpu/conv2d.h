@@ -7,7 +7,7 @@
 // multiplications than im2col.
 //
 // im2col GEMM (kernels/cpu/conv2d.cpp) for everything else, and the reference the Winograd path
-// is tested against: im2col + one cblas_sgemm per GROUP of images, so the GEMM has G·P·Q columns
+// is tested against: im2col + one GEMM per GROUP of images, so the GEMM has G·P·Q columns
 // even when the feature map is tiny (ResNet's last stage is 2x2). For a group of G images
 //   col: (C·R·S, G·P·Q)   col[(c·R + r)·S + s, j·PQ + p·Q + q] = x[j, c, p·stride - pad + r·dil, q·stride - pad + s·dil]
 //   out: (K, G·P·Q)       the GEMM result (forward) or the gathered dY (backward), in the same column order

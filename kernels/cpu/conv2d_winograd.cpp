@@ -12,7 +12,7 @@
 // c is a matrix product, so the conv is three transforms around 16 GEMMs:
 //   U: (16, K, C)  U[ξ][k][c] = (G w[k,c] Gᵀ)[ξ]         filters
 //   V: (16, C, T)  V[ξ][c][t] = (Bᵀ d_tc B)[ξ]           input tiles of a group of images
-//   M: (16, K, T)  M[ξ] = U[ξ] · V[ξ]                      cblas_sgemm, one per ξ
+//   M: (16, K, T)  M[ξ] = U[ξ] · V[ξ]                      one GEMM (cpu::gemm) per ξ
 //   y_tk = Aᵀ m_tk A                                        output tiles (+ bias)
 // T counts the tiles of a group of images (images_per_group), so the scratch space stays bounded
 // on large maps; t = (n·tiles_h + th)·tiles_w + tw within the group.
@@ -31,12 +31,11 @@
 // (the same for every channel), so small maps vectorise across images as well as large ones
 // across a row. The GEMMs run between the transforms: OpenBLAS threads itself and must not be
 // called from an OpenMP region.
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/conv2d.h"
+#include "kernels/kernels.h"
 
 namespace xmkd::cpu {
 namespace {
@@ -51,8 +50,6 @@ constexpr int64_t kTargetGroupTiles = 512;
 // Tiles per inner vector loop of a transform: long enough to vectorise, short enough that the
 // (channel, run) pairs spread over the threads when channels are few.
 constexpr int64_t kRun = 256;
-
-int gemm_int(int64_t v) { return static_cast<int>(v); }
 
 // A 3x3 stride-1 conv of in_channels planes (in_h, in_w) into out_channels planes (out_h, out_w).
 // The forward pass is (C, H, W) -> (K, P, Q); backward data is (K, P, Q) -> (C, H, W), pad 2 - pad.
@@ -284,9 +281,7 @@ void winograd_conv(const Conv3x3& cv, const float* x, const float* U, bool rotat
     for (int64_t xi = 0; xi < kPositions; ++xi) {
       // M[ξ] (Cout, tiles) = U[ξ] (Cout, Cin) · V[ξ] (Cin, tiles), U read transposed when rotated
       const float* u = U + (rotated ? rotated_position(xi) : xi) * Cout * Cin;
-      cblas_sgemm(CblasRowMajor, rotated ? CblasTrans : CblasNoTrans, CblasNoTrans, gemm_int(Cout), gemm_int(tiles),
-                  gemm_int(Cin), 1.0f, u, gemm_int(rotated ? Cout : Cin), V + xi * Cin * tiles, gemm_int(tiles),
-                  0.0f, M + xi * Cout * tiles, gemm_int(tiles));
+      gemm(rotated, false, Cout, tiles, Cin, 1.0f, u, V + xi * Cin * tiles, 0.0f, M + xi * Cout * tiles);
     }
     transform_output(cv, M, tiles, tt, bias, y + n0 * Cout * cv.out_h * cv.out_w);
   }
@@ -334,9 +329,8 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
     transform_output_grad(cv, dy + n0 * g.K * g.P * g.Q, tiles, tt, dY);
     for (int64_t xi = 0; xi < kPositions; ++xi) {
       // dU[ξ] (K, C) += dY[ξ] (K, tiles) · V[ξ]ᵀ (tiles, C)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gemm_int(g.K), gemm_int(g.C), gemm_int(tiles), 1.0f,
-                  dY + xi * g.K * tiles, gemm_int(tiles), V + xi * g.C * tiles, gemm_int(tiles),
-                  n0 == 0 ? 0.0f : 1.0f, dU + xi * g.K * g.C, gemm_int(g.C));
+      gemm(false, true, g.K, g.C, tiles, 1.0f, dY + xi * g.K * tiles, V + xi * g.C * tiles, n0 == 0 ? 0.0f : 1.0f,
+           dU + xi * g.K * g.C);
     }
   }
   if (g.N == 0) std::memset(dU, 0, sizeof(float) * kPositions * g.K * g.C);

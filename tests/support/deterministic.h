@@ -17,11 +17,12 @@
 #include <vector>
 
 #include "engine/nn/module.h"
+#include "engine/random.h"
 
 namespace xmkd::testing {
 
 uint32_t fnv1a32(const std::string& text);
-uint64_t splitmix64(uint64_t x);
+using xmkd::splitmix64;   // engine/random.h
 
 // n values in [-1, 1) for `key` (see above).
 std::vector<float> deterministic_values(uint64_t key, int64_t n);

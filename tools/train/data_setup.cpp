@@ -36,9 +36,7 @@ class ModalitySelection : public Dataset {
   data::Task task() const override { return base_->task(); }
   std::vector<int64_t> labels() const override { return base_->labels(); }
   std::string describe() const override {
-    std::string names;
-    for (const auto& s : specs_) names += (names.empty() ? "" : ", ") + s.name;
-    return str_cat(base_->describe(), " [modalities ", names, "]");
+    return str_cat(base_->describe(), " [modalities ", join_list(specs_, [](const auto& s) { return s.name; }), "]");
   }
 
  private:
@@ -141,9 +139,7 @@ std::vector<int64_t> chosen_modalities(const io::ConfigNode& node, const Dataset
   for (const std::string& name : names) {
     auto it = std::find(all.begin(), all.end(), name);
     if (it == all.end()) {
-      std::string known;
-      for (const auto& n : all) known += (known.empty() ? "" : ", ") + n;
-      node.fail("modalities", str_cat("the dataset has no modality '", name, "' (it has: ", known, ")"));
+      node.fail("modalities", str_cat("the dataset has no modality '", name, "' (it has: ", join_list(all), ")"));
     }
     const int64_t index = it - all.begin();
     if (std::find(chosen.begin(), chosen.end(), index) != chosen.end())
@@ -236,8 +232,7 @@ DataSetup setup_data(const io::ConfigNode& node, const std::optional<data::Chann
   if (!setup.info.depth_encoding.identity()) {
     setup.depth_modality = setup.info.modality_index("depth");
     if (setup.depth_modality < 0) {
-      std::string known;
-      for (const auto& spec : setup.info.modalities) known += (known.empty() ? "" : ", ") + spec.name;
+      const std::string known = join_list(setup.info.modalities, [](const auto& spec) { return spec.name; });
       node.fail("depth_encoding", str_cat("encoding '", data::depth_encoding_name(setup.info.depth_encoding.kind),
                                           "' needs a modality named 'depth' (the data has: ", known, ")"));
     }

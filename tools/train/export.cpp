@@ -25,11 +25,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string join(const std::vector<std::string>& names) {
-  std::string text;
-  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
-  return text.empty() ? "none" : text;
-}
+std::string join(const std::vector<std::string>& names) { return names.empty() ? "none" : join_list(names); }
 
 std::string class_name(const std::vector<std::string>& class_names, int64_t c) {
   return c >= 0 && c < static_cast<int64_t>(class_names.size()) ? class_names[static_cast<size_t>(c)] : str_cat("class ", c);

@@ -3,11 +3,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/config.h"
 
 namespace xmkd::train {
 
@@ -95,10 +95,8 @@ std::map<std::string, std::string> deploy_metadata(const RunInfo& info, int64_t 
 
 RunInfo read_run_info(const std::string& run_dir) {
   std::string path = run_dir + "/dataset.json";
-  std::ifstream in(path);
-  XMKD_CHECK(in, path, ": cannot open (is '", run_dir, "' an xmkd run directory?)");
-  json document = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  XMKD_CHECK(!document.is_discarded() && document.is_object(), path, ": not a JSON object");
+  json document = io::read_json_file(path, str_cat(" (is '", run_dir, "' an xmkd run directory?)"));
+  XMKD_CHECK(document.is_object(), path, ": not a JSON object");
   auto need = [&](const json& node, const char* key, const std::string& where) -> const json& {
     XMKD_CHECK(node.contains(key), path, ": missing key '", where, key, "'");
     return node[key];

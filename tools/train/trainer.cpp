@@ -39,16 +39,10 @@ void on_sigint(int) {
   }
 }
 
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // The seed of the Generator handed to the method at (epoch, step): unrelated streams per step.
 uint64_t step_seed(uint64_t seed, int64_t epoch, int64_t step) {
   uint64_t h = mix64(seed + 0x5851f42d4c957f2dULL);
-  h = mix64(h ^ (static_cast<uint64_t>(epoch) + 0x9e3779b97f4a7c15ULL));
+  h = mix64(h ^ (static_cast<uint64_t>(epoch) + kGoldenGamma));
   return mix64(h ^ (static_cast<uint64_t>(step) + 0x632be59bd9b4e019ULL));
 }
 
@@ -59,14 +53,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 std::string file_stem(const std::string& path) {
   const std::string stem = fs::path(path).stem().string();
   return stem.empty() ? "config" : stem;
-}
-
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  XMKD_CHECK(in, path, ": cannot open");
-  json document = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  XMKD_CHECK(!document.is_discarded(), path, ": not valid JSON");
-  return document;
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
@@ -475,7 +461,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, TrainerOpti
   require_run_directory(run_dir, "train --resume");
   XMKD_CHECK(fs::exists(files.last()), "--resume ", run_dir, ": ", files.last(),
              " does not exist (the run stopped before finishing its first epoch; start it again)");
-  json document = read_json_file(files.config());
+  json document = io::read_json_file(files.config());
   if (device) document["train"]["device"] = *device;
   return std::unique_ptr<Trainer>(new Trainer(io::Config::from_json(std::move(document), files.config()), std::move(options), run_dir));
 }
@@ -495,7 +481,7 @@ json evaluate_run(const std::string& run_dir, const std::string& split, const st
   XMKD_CHECK(split == "test" || split == "val", "eval: --split must be test or val, got '", split, "'");
   const models::RunFiles files{run_dir};
   require_run_directory(run_dir, "eval --run");
-  json document = read_json_file(files.config());
+  json document = io::read_json_file(files.config());
   const RunInfo info = read_run_info(run_dir);
   io::Config config = io::Config::from_json(std::move(document), files.config());
   io::ConfigNode root = config.root();

@@ -9,6 +9,7 @@
 #include "data/image_io.h"
 #include "data/synthetic.h"
 #include "data/synthetic_scene.h"
+#include "tools/train/canvas.h"
 #include "tools/xmkd/commands.h"
 
 namespace xmkd::cli {
@@ -30,28 +31,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-struct Rgb8 {
-  uint8_t r, g, b;
-};
-
-// The turbo colour map (polynomial fit), x in [0, 1].
-Rgb8 turbo(float x) {
-  x = std::clamp(x, 0.0f, 1.0f);
-  const float r = 0.13572138f + x * (4.61539260f + x * (-42.66032258f + x * (132.13108234f + x * (-152.94239396f + x * 59.28637943f))));
-  const float g = 0.09140261f + x * (2.19418839f + x * (4.84296658f + x * (-14.18503333f + x * (4.27729857f + x * 2.82956604f))));
-  const float b = 0.10667330f + x * (12.64194608f + x * (-60.58204836f + x * (110.36276771f + x * (-89.90310912f + x * 27.34824973f))));
-  auto byte = [](float v) { return static_cast<uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255.0f)); };
-  return {byte(r), byte(g), byte(b)};
-}
+using train::Rgb;
 
 // Floor, wall, then the 8 object classes in class order (warm box, cool box, warm cylinder, ...).
-const Rgb8 kLabelPalette[] = {{140, 110, 80},  {205, 205, 205}, {214, 39, 40},   {31, 119, 180}, {255, 127, 14},
+const Rgb kLabelPalette[] = {{140, 110, 80},  {205, 205, 205}, {214, 39, 40},   {31, 119, 180}, {255, 127, 14},
                               {23, 190, 207},  {188, 189, 34},  {148, 103, 189}, {227, 119, 194}, {44, 160, 44}};
 // The depth panels' colour map covers 0.5-5 m in 10 cm bands: the band edges draw depth contours
 // (they show the shapes' relief) and flat bands keep the committed PNG small.
 constexpr float kGridDepthMin = 0.5f, kGridDepthMax = 5.0f, kGridDepthBand = 0.1f;
 
-void put(Image& image, int64_t y, int64_t x, Rgb8 c) {
+void put(Image& image, int64_t y, int64_t x, Rgb c) {
   uint16_t* p = &image.pixels[static_cast<size_t>((y * image.width + x) * 3)];
   p[0] = c.r, p[1] = c.g, p[2] = c.b;
 }
@@ -85,13 +74,13 @@ void write_grid(const DatagenOptions& o, const std::string& path) {
         for (int64_t y = 0; y < s; ++y) {
           for (int64_t x = 0; x < s; ++x) {
             const int64_t p = y * s + x;
-            Rgb8 colour;
+            Rgb colour;
             if (panel == 0) {
               auto byte = [&](int ch) { return static_cast<uint8_t>(std::lround(rgb[ch * s * s + p] * 255.0f)); };
               colour = {byte(0), byte(1), byte(2)};
             } else if (panel == 1) {
               const float band = std::floor(depth[p] / kGridDepthBand) * kGridDepthBand;
-              colour = depth[p] > 0 ? turbo((band - kGridDepthMin) / (kGridDepthMax - kGridDepthMin)) : Rgb8{0, 0, 0};
+              colour = depth[p] > 0 ? train::turbo_colour((band - kGridDepthMin) / (kGridDepthMax - kGridDepthMin)) : Rgb{0, 0, 0};
             } else {
               colour = kLabelPalette[std::clamp<int64_t>(label[p], 0, syn::kPixelClasses - 1)];
             }

@@ -1,8 +1,8 @@
 // `xmkd export`: one single-modality output of a finished run, written as a self-describing
 // safetensors file that `xmkd predict` runs without the run directory or the dataset.
 #include <cstdio>
-#include <fstream>
 
+#include "engine/io/config.h"
 #include "models/methods.h"
 #include "tools/train/export.h"
 #include "tools/train/run_info.h"
@@ -19,11 +19,7 @@ struct ExportOptions {
 void run(const ExportOptions& o) {
   train::require_run_directory(o.run, "export --run");
   const models::RunFiles files{o.run};
-  std::ifstream in(files.config());
-  XMKD_CHECK(in, "export: cannot open ", files.config(), " (is '", o.run, "' an xmkd run directory?)");
-  nlohmann::json document = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  XMKD_CHECK(!document.is_discarded(), files.config(), ": not valid JSON");
-  io::Config config = io::Config::from_json(std::move(document), files.config());
+  io::Config config = io::Config::from_json(io::read_json_file(files.config()), files.config());
   const train::RunInfo info = train::read_run_info(o.run);
   std::shared_ptr<models::Method> method =
       models::make_method(config.root().child("method"), info.context(parse_device(o.device)));

@@ -101,7 +101,7 @@ void run_parity(const ParityOptions& o) {
 
   model->train(!o.eval);
   CrossEntropyOptions ce;
-  ce.ignore_index = o.ignore_index_given ? o.ignore_index : (o.model == "segmenter" ? 255 : -100);
+  ce.ignore_index = o.ignore_index_given ? o.ignore_index : (o.model == "segmenter" ? kIgnoreLabel : -100);
   Tensor logits = model->forward(x);
   Tensor loss = cross_entropy(logits, labels, ce);
   loss.backward();

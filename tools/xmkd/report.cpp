@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/io/config.h"
 #include "tools/train/run_info.h"
 #include "tools/xmkd/commands.h"
 
@@ -32,10 +32,8 @@ struct ReportOptions {
 };
 
 json read_json(const std::string& path) {
-  std::ifstream in(path);
-  XMKD_CHECK(in, path, ": cannot open (has the run finished? `xmkd eval --run DIR` writes it)");
-  json document = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  XMKD_CHECK(!document.is_discarded() && document.is_object(), path, ": not a JSON object");
+  json document = io::read_json_file(path, " (has the run finished? `xmkd eval --run DIR` writes it)");
+  XMKD_CHECK(document.is_object(), path, ": not a JSON object");
   return document;
 }
 
