@@ -98,9 +98,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntr
 Tensor kl_div_logits(const Tensor& student_logits, const Tensor& teacher_logits);
 // Knowledge-distillation form: T² · kl_div_logits(student / T, teacher / T).
 Tensor kl_div_with_temperature(const Tensor& student_logits, const Tensor& teacher_logits, float temperature);
-Tensor mse_loss(const Tensor& a, const Tensor& b);       // mean((a - b)²), same shapes
 
-// ---- similarity over dim 1 (engine/ops/similarity.cpp) --------------------------------------
+// ---- distances and similarities (engine/ops/similarity.cpp) ---------------------------------
+Tensor mse_loss(const Tensor& a, const Tensor& b);       // mean((a - b)²), same shapes
+// Over dim 1:
 // a, b: (N,D) -> (N), or (N,C,H,W) -> (N,H,W) (the channel vectors at each position).
 // cos = a·b / (max(|a|, eps) · max(|b|, eps))  (PyTorch 1.13's cosine_similarity: each norm is
 // clamped on its own; the gradient uses the clamped norms as the norms, as PyTorch's does).

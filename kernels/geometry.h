@@ -13,6 +13,9 @@ struct Conv2dGeometry {
   int64_t stride = 1, pad = 0, dilation = 1;
 };
 
+// The three passes of a convolution, each with its own scratch space (conv2d_workspace).
+enum class ConvPass { Forward, BackwardData, BackwardWeight };
+
 // x: (N,C,H,W) -> y: (N,C,P,Q) with a square window.
 struct Pool2dGeometry {
   int64_t N = 0, C = 0, H = 0, W = 0;

@@ -4,9 +4,9 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dim1_layout.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "engine/ops/dim1_layout.h"
 
 namespace xmkd::losses {
 namespace {

@@ -20,16 +20,24 @@ namespace {
 using MethodBuilder = std::shared_ptr<Method> (*)(const io::ConfigNode&, const MethodContext&);
 using DeployableBuilder = std::shared_ptr<Deployable> (*)(const DeploySpec&);
 
-// One line per method; the builder reads the rest of the section.
-const std::vector<std::pair<std::string, MethodBuilder>>& method_table() {
-  static const std::vector<std::pair<std::string, MethodBuilder>> table = {
-      {"student", make_student},
-      {"teacher", make_teacher},
-      {"kd", make_kd_student},
-      {"discom_kd", make_discom_kd},
-      {"crodino_kd", make_crodino_kd},
-      {"anyseg_teacher", make_anyseg_teacher},
-      {"anyseg_student", make_anyseg_student},
+struct MethodEntry {
+  std::string name;
+  MethodBuilder build;   // reads the rest of the "method" section
+  MethodDataNeeds needs;
+};
+
+// One line per method. DisCoM-KD pairs no samples across modalities (its losses are per branch
+// and per batch), so each modality may draw its own order; CroDiNo-KD is trained under
+// decoupled augmentation, each modality with its own geometry.
+const std::vector<MethodEntry>& method_table() {
+  static const std::vector<MethodEntry> table = {
+      {"student", make_student, {}},
+      {"teacher", make_teacher, {}},
+      {"kd", make_kd_student, {}},
+      {"discom_kd", make_discom_kd, {/*independent_modality_shuffle=*/true, /*decoupled_augmentation=*/false}},
+      {"crodino_kd", make_crodino_kd, {/*independent_modality_shuffle=*/false, /*decoupled_augmentation=*/true}},
+      {"anyseg_teacher", make_anyseg_teacher, {}},
+      {"anyseg_student", make_anyseg_student, {}},
   };
   return table;
 }
@@ -63,14 +71,21 @@ int64_t MethodContext::modality_index(const std::string& name) const {
 
 std::vector<std::string> method_names() {
   std::vector<std::string> names;
-  for (const auto& entry : method_table()) names.push_back(entry.first);
+  for (const MethodEntry& entry : method_table()) names.push_back(entry.name);
   return names;
+}
+
+MethodDataNeeds method_data_needs(const std::string& name) {
+  for (const MethodEntry& entry : method_table()) {
+    if (entry.name == name) return entry.needs;
+  }
+  return {};
 }
 
 std::shared_ptr<Method> make_method(const io::ConfigNode& method_config, const MethodContext& context) {
   std::string name = method_config.get_choice("name", "student", method_names());
-  for (const auto& entry : method_table()) {
-    if (entry.first == name) return entry.second(method_config, context);
+  for (const MethodEntry& entry : method_table()) {
+    if (entry.name == name) return entry.build(method_config, context);
   }
   fail("unreachable: method ", name);
 }

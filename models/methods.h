@@ -21,6 +21,15 @@ namespace xmkd::models {
 std::shared_ptr<Method> make_method(const io::ConfigNode& method_config, const MethodContext& context);
 std::vector<std::string> method_names();
 
+// What a method asks of the data pipeline: the defaults of the trainer's keys
+// train.independent_shuffle and augment.decoupled, known from the name before any data exist.
+struct MethodDataNeeds {
+  bool independent_modality_shuffle = false;   // each modality may draw its own sample order
+  bool decoupled_augmentation = false;         // each modality draws its own geometry
+};
+// The needs of method `name` (an unknown name needs nothing; make_method reports it).
+MethodDataNeeds method_data_needs(const std::string& name);
+
 // Builders, one per method (each reads its own keys of the "method" section).
 std::shared_ptr<Method> make_student(const io::ConfigNode& config, const MethodContext& context);
 std::shared_ptr<Method> make_teacher(const io::ConfigNode& config, const MethodContext& context);

@@ -3,8 +3,6 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "kernels/cpu/conv2d.h"
-#include "kernels/cuda/backends.h"
 
 namespace xmkd {
 namespace {
@@ -33,18 +31,10 @@ Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv
   return g;
 }
 
-enum class Pass { Forward, BackwardData, BackwardWeight };
-
-// Scratch space for one pass, empty when unused. On the CPU every pass of the path the shape takes
-// (Winograd or im2col) uses the same amount; on CUDA only the backward-weight pass of the
-// handwritten backend does (kernels/cuda/backends.h).
-Tensor conv2d_workspace(const Conv2dGeometry& g, Device device, Pass pass) {
+// Scratch space for one pass, as the backend asks for it (kernels/defs/conv.def); empty when unused.
+Tensor conv2d_workspace(const Conv2dGeometry& g, Device device, ConvPass pass) {
   int64_t floats = 0;
-  if (device == Device::CPU) {
-    floats = cpu::conv2d_workspace_size(g);
-  } else if (pass == Pass::BackwardWeight) {
-    floats = cuda::conv2d_backward_weight_workspace_size(g);
-  }
+  XMKD_DISPATCH(device, conv2d_workspace, g, pass, &floats);
   return Tensor::empty({floats}, DType::Float32, device);
 }
 
@@ -66,7 +56,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Device device = x.device();
 
   Tensor y = Tensor::empty({g.N, g.K, g.P, g.Q}, DType::Float32, device);
-  Tensor workspace = conv2d_workspace(g, device, Pass::Forward);
+  Tensor workspace = conv2d_workspace(g, device, ConvPass::Forward);
   XMKD_DISPATCH(device, conv2d_forward, g, x.data<float>(), weight.data<float>(),
                 bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), workspace.data<float>());
 
@@ -82,14 +72,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     Tensor dx, dw, db;
     if (need_x) {
       dx = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, device);
-      Tensor ws = conv2d_workspace(g, device, Pass::BackwardData);
+      Tensor ws = conv2d_workspace(g, device, ConvPass::BackwardData);
       XMKD_DISPATCH(device, conv2d_backward_data, g, dy.data<float>(), saved_w.data<float>(), dx.data<float>(),
                     ws.data<float>());
     }
     if (need_w || need_b) {
       if (need_w) dw = Tensor::empty(w_shape, DType::Float32, device);
       if (need_b) db = Tensor::empty({g.K}, DType::Float32, device);
-      Tensor ws = need_w ? conv2d_workspace(g, device, Pass::BackwardWeight) : Tensor();
+      Tensor ws = need_w ? conv2d_workspace(g, device, ConvPass::BackwardWeight) : Tensor();
       XMKD_DISPATCH(device, conv2d_backward_weight, g, need_w ? saved_x.data<float>() : nullptr, dy.data<float>(),
                     need_w ? dw.data<float>() : nullptr, need_b ? db.data<float>() : nullptr,
                     need_w ? ws.data<float>() : nullptr);

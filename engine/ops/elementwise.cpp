@@ -1,8 +1,8 @@
 // add, sub, mul, scale, relu, add_relu (engine/ops.h); kernels in kernels/cpu/elementwise.cpp.
 #include "engine/autograd.h"
+#include "engine/dim1_layout.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
 namespace {

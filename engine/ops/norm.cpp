@@ -1,8 +1,8 @@
 // batch_norm (engine/ops.h); kernels and the backward derivation in kernels/cpu/batchnorm.cpp.
 #include "engine/autograd.h"
+#include "engine/dim1_layout.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
 namespace {

@@ -1,13 +1,13 @@
 // Probabilities and losses over dim 1: softmax, log_softmax, cross_entropy, kl_div_logits,
-// kl_div_with_temperature, mse_loss (declared in engine/ops.h; kernels in softmax_loss.def).
+// kl_div_with_temperature (declared in engine/ops.h; kernels in kernels/defs/softmax_loss.def).
 // A tensor (N, C, d2, ...) is handed to the kernels as (outer = N, C, inner = d2·...), so one
 // kernel serves (N,C) logits and (N,C,H,W) score maps.
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/dim1_layout.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "engine/ops/dim1_layout.h"
 
 namespace xmkd {
 namespace {
@@ -153,27 +153,6 @@ Tensor kl_div_logits(const Tensor& student_logits, const Tensor& teacher_logits)
 // a composition with scale(): one fused pass, no temporaries.
 Tensor kl_div_with_temperature(const Tensor& student_logits, const Tensor& teacher_logits, float temperature) {
   return kl_div_impl("kl_div_with_temperature", student_logits, teacher_logits, temperature);
-}
-
-Tensor mse_loss(const Tensor& a, const Tensor& b) {
-  const char* op = "mse_loss";
-  check_dtype(op, "a", a, DType::Float32);
-  check_dtype(op, "b", b, DType::Float32);
-  check_same_shape(op, a, b);
-  check_same_device(op, a, b);
-  Tensor loss = Tensor::empty({}, DType::Float32, a.device());
-  XMKD_DISPATCH(a.device(), mse_forward, a.data<float>(), b.data<float>(), a.numel(), loss.data<float>());
-
-  Tensor saved_a = a.detach(), saved_b = b.detach();
-  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  record(op, loss, {a, b}, [=](const Tensor& g) {
-    Tensor da = need_a ? Tensor::empty_like(saved_a) : Tensor();
-    Tensor db = need_b ? Tensor::empty_like(saved_b) : Tensor();
-    XMKD_DISPATCH(g.device(), mse_backward, saved_a.data<float>(), saved_b.data<float>(), saved_a.numel(),
-                  g.data<float>(), data_or_null(da), data_or_null(db));
-    return GradList{da, db};
-  });
-  return loss;
 }
 
 }  // namespace xmkd

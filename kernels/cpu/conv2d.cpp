@@ -83,6 +83,8 @@ bool conv2d_uses_winograd(const Conv2dGeometry& g) {
   return winograd_shape && g.C >= kMinWinogradChannels && g.K >= kMinWinogradChannels && tiles >= kMinWinogradTiles;
 }
 
+void conv2d_workspace(const Conv2dGeometry& g, ConvPass, int64_t* floats) { *floats = conv2d_workspace_size(g); }
+
 int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
   return conv2d_uses_winograd(g) ? conv2d_winograd_workspace_size(g) : conv2d_gemm_workspace_size(g);
 }

@@ -1,4 +1,4 @@
-// Mean squared error between two same-shaped tensors (kernels/defs/softmax_loss.def).
+// Mean squared error between two same-shaped tensors (kernels/defs/similarity.def).
 #include "kernels/kernels.h"
 
 namespace xmkd::cpu {

@@ -1,4 +1,4 @@
-// Cosine similarity and L2 normalisation over dim 1 (kernels/defs/softmax_loss.def).
+// Cosine similarity and L2 normalisation over dim 1 (kernels/defs/similarity.def).
 // Layout (outer, C, inner): the C values of position p = (o, i) sit at o*C*inner + i + c*inner.
 // Dot products and squared norms are accumulated together in one pass, in double.
 #include <algorithm>

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "kernels/backends.h"
 #include "kernels/kernels.h"
 
 namespace xmkd::cuda {
@@ -89,15 +90,19 @@ void set_conv_backend(ConvBackend backend) {
 
 bool conv_backend_available(ConvBackend backend) { return backend != ConvBackend::Cudnn || cudnn_compiled(); }
 
-int64_t conv2d_backward_weight_workspace_size(const Conv2dGeometry& g) {
-  return conv_backend() == ConvBackend::Cudnn ? 0 : conv2d_implicit_gemm_workspace_size(g);
+void conv2d_workspace(const Conv2dGeometry& g, ConvPass pass, int64_t* floats) {
+  if (conv_backend() == ConvBackend::Cudnn) {
+    *floats = conv2d_cudnn_workspace_size(g, pass);
+  } else {
+    *floats = pass == ConvPass::BackwardWeight ? conv2d_implicit_gemm_workspace_size(g) : 0;
+  }
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
                     float* workspace) {
   const ConvBackend backend = conv_backend();
   if (backend == ConvBackend::Cudnn) {
-    conv2d_forward_cudnn(g, x, w, bias, y);
+    conv2d_forward_cudnn(g, x, w, bias, y, workspace);
   } else {
     conv2d_forward_implicit_gemm(g, x, w, bias, y, backend == ConvBackend::HandwrittenTF32);
   }
@@ -106,7 +111,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
   const ConvBackend backend = conv_backend();
   if (backend == ConvBackend::Cudnn) {
-    conv2d_backward_data_cudnn(g, dy, w, dx);
+    conv2d_backward_data_cudnn(g, dy, w, dx, workspace);
   } else {
     conv2d_backward_data_implicit_gemm(g, dy, w, dx, backend == ConvBackend::HandwrittenTF32);
   }
@@ -116,7 +121,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
                             float* workspace) {
   const ConvBackend backend = conv_backend();
   if (backend == ConvBackend::Cudnn) {
-    conv2d_backward_weight_cudnn(g, x, dy, dw, db);
+    conv2d_backward_weight_cudnn(g, x, dy, dw, db, workspace);
   } else {
     conv2d_backward_weight_implicit_gemm(g, x, dy, dw, db, workspace, backend == ConvBackend::HandwrittenTF32);
   }
@@ -181,3 +186,14 @@ void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, cons
 }
 
 }  // namespace xmkd::cuda
+
+namespace xmkd::kernels {
+
+void set_cuda_backend(BackendGroup group, const std::string& name) {
+  switch (group) {
+    case BackendGroup::Conv: return cuda::set_conv_backend(cuda::parse_conv_backend(name));
+    case BackendGroup::BatchNorm: return cuda::set_batchnorm_backend(cuda::parse_batchnorm_backend(name));
+  }
+}
+
+}  // namespace xmkd::kernels

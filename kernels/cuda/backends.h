@@ -13,7 +13,7 @@
 // from train.conv_backend and train.batchnorm_backend.
 //
 // Implemented in backends.cpp; a build without CUDA links no_cuda_stubs.cpp, where
-// setting a backend and conv2d_backward_weight_workspace_size throw "built without CUDA".
+// setting a backend throws "built without CUDA".
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,10 +33,6 @@ void set_conv_backend(ConvBackend backend);
 // False for cudnn when this binary was built without cuDNN; true otherwise.
 bool conv_backend_available(ConvBackend backend);
 
-// Floats of scratch space (the kernels' workspace argument) the backward-weight pass needs on the
-// current backend: the handwritten kernel's per-split partial sums. Forward and backward data need
-// none on CUDA, and cuDNN takes its own workspace from the caching allocator, so 0 there.
-int64_t conv2d_backward_weight_workspace_size(const Conv2dGeometry& g);
 
 enum class BatchNormBackend { Handwritten, Cudnn };
 
@@ -57,9 +53,13 @@ void conv2d_backward_weight_implicit_gemm(const Conv2dGeometry& g, const float* 
                                           float* db, float* workspace, bool tf32);
 // conv2d_cudnn.cu
 bool cudnn_compiled();
-void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y);
-void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx);
-void conv2d_backward_weight_cudnn(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db);
+// The floats of workspace cuDNN's chosen algorithm for `pass` needs (its bytes, rounded up).
+int64_t conv2d_cudnn_workspace_size(const Conv2dGeometry& g, ConvPass pass);
+void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                          float* workspace);
+void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace);
+void conv2d_backward_weight_cudnn(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                                  float* workspace);
 
 
 // --- The batch-norm backends' entry points, with the contracts of kernels/defs/norm.def ---

@@ -9,9 +9,8 @@
 //   not FFT-based: an FFT conv's error scales with the magnitude of the whole map, not with each
 //     output's own Σ|w·x| as a direct sum's does.
 // When none qualifies, the plain implicit-GEMM algorithm of the pass (always supported,
-// deterministic) is used. The workspace comes from the engine's caching allocator for the call
-// and goes back once the call is queued: every kernel runs on the one stream, which orders the
-// block's next use after this one.
+// deterministic) is used. Its workspace is the kernel's `workspace` argument, sized by
+// conv2d_cudnn_workspace_size (kernels/defs/conv.def: conv2d_workspace).
 // Bias: cudnnAddTensor (forward, y += bias) and cudnnConvolutionBackwardBias (db).
 #include <array>
 #include <map>
@@ -138,26 +137,35 @@ const float kOne = 1.0f, kZero = 0.0f;
 
 bool cudnn_compiled() { return true; }
 
-void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+int64_t conv2d_cudnn_workspace_size(const Conv2dGeometry& g, ConvPass pass) {
+  if (g.N == 0) return 0;   // nothing runs (see the kernels below)
+  const Plan& p = plan_for(cudnn_handle(), g);
+  const size_t bytes = pass == ConvPass::Forward        ? p.forward_bytes
+                       : pass == ConvPass::BackwardData ? p.backward_data_bytes
+                                                        : p.backward_filter_bytes;
+  return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
+}
+
+void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                          float* workspace) {
   if (g.N == 0) return;
   cudnnHandle_t handle = cudnn_handle();
   const Plan& p = plan_for(handle, g);
-  CudnnWorkspace ws(p.forward_bytes);
-  XMKD_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, p.x, x, p.w, w, p.conv, p.forward, ws.get(), ws.bytes(),
-                                           &kZero, p.y, y));
+  XMKD_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, p.x, x, p.w, w, p.conv, p.forward, workspace,
+                                           p.forward_bytes, &kZero, p.y, y));
   if (bias) XMKD_CUDNN_CHECK(cudnnAddTensor(handle, &kOne, p.bias, bias, &kOne, p.y, y));
 }
 
-void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
+void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
   if (g.N == 0) return;
   cudnnHandle_t handle = cudnn_handle();
   const Plan& p = plan_for(handle, g);
-  CudnnWorkspace ws(p.backward_data_bytes);
-  XMKD_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, p.w, w, p.y, dy, p.conv, p.backward_data, ws.get(),
-                                                ws.bytes(), &kZero, p.x, dx));
+  XMKD_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, p.w, w, p.y, dy, p.conv, p.backward_data, workspace,
+                                                p.backward_data_bytes, &kZero, p.x, dx));
 }
 
-void conv2d_backward_weight_cudnn(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) {
+void conv2d_backward_weight_cudnn(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                                  float* workspace) {
   if (g.N == 0) {   // cuDNN rejects an empty batch; the sums over it are 0
     if (dw) memset_zero(dw, sizeof(float) * g.K * g.C * g.R * g.S);
     if (db) memset_zero(db, sizeof(float) * g.K);
@@ -167,9 +175,8 @@ void conv2d_backward_weight_cudnn(const Conv2dGeometry& g, const float* x, const
   const Plan& p = plan_for(handle, g);
   if (db) XMKD_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &kOne, p.y, dy, &kZero, p.bias, db));
   if (!dw) return;
-  CudnnWorkspace ws(p.backward_filter_bytes);
   XMKD_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &kOne, p.x, x, p.y, dy, p.conv, p.backward_filter,
-                                                  ws.get(), ws.bytes(), &kZero, p.w, dw));
+                                                  workspace, p.backward_filter_bytes, &kZero, p.w, dw));
 }
 
 }  // namespace xmkd::cuda
@@ -182,9 +189,12 @@ namespace {
 }  // namespace
 
 bool cudnn_compiled() { return false; }
-void conv2d_forward_cudnn(const Conv2dGeometry&, const float*, const float*, const float*, float*) { no_cudnn(); }
-void conv2d_backward_data_cudnn(const Conv2dGeometry&, const float*, const float*, float*) { no_cudnn(); }
-void conv2d_backward_weight_cudnn(const Conv2dGeometry&, const float*, const float*, float*, float*) { no_cudnn(); }
+int64_t conv2d_cudnn_workspace_size(const Conv2dGeometry&, ConvPass) { no_cudnn(); }
+void conv2d_forward_cudnn(const Conv2dGeometry&, const float*, const float*, const float*, float*, float*) { no_cudnn(); }
+void conv2d_backward_data_cudnn(const Conv2dGeometry&, const float*, const float*, float*, float*) { no_cudnn(); }
+void conv2d_backward_weight_cudnn(const Conv2dGeometry&, const float*, const float*, float*, float*, float*) {
+  no_cudnn();
+}
 
 }  // namespace xmkd::cuda
 

@@ -1,4 +1,4 @@
-// Mean squared error (kernels/defs/softmax_loss.def), as kernels/cpu/mse.cpp.
+// Mean squared error (kernels/defs/similarity.def), as kernels/cpu/mse.cpp.
 // Forward: Σ (a - b)² in double over exactly kReduceBlocks blocks, then one block divides the
 // combined sum by n (scalar_reduction.cuh, deterministic). Backward: one thread per element.
 #include "kernels/cuda/scalar_reduction.cuh"

@@ -1,6 +1,7 @@
 // Linked instead of the CUDA backend when xmkd is built without CUDA: every CUDA entry point
 // throws "built without CUDA" so a request for the GPU fails loudly, never silently.
 #include "engine/error.h"
+#include "kernels/backends.h"
 #include "kernels/cuda/backends.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/kernels.h"
@@ -41,9 +42,6 @@ ConvBackend parse_conv_backend(const std::string&) { no_cuda("parse_conv_backend
 ConvBackend conv_backend() { return ConvBackend::Handwritten; }
 void set_conv_backend(ConvBackend) { no_cuda("set_conv_backend"); }
 bool conv_backend_available(ConvBackend) { return false; }
-int64_t conv2d_backward_weight_workspace_size(const Conv2dGeometry&) {
-  no_cuda("conv2d_backward_weight_workspace_size");
-}
 const char* batchnorm_backend_name(BatchNormBackend) { no_cuda("batchnorm_backend_name"); }
 BatchNormBackend parse_batchnorm_backend(const std::string&) { no_cuda("parse_batchnorm_backend"); }
 BatchNormBackend batchnorm_backend() { return BatchNormBackend::Handwritten; }
@@ -51,3 +49,9 @@ void set_batchnorm_backend(BatchNormBackend) { no_cuda("set_batchnorm_backend");
 bool batchnorm_backend_available(BatchNormBackend) { return false; }
 
 }  // namespace xmkd::cuda
+
+namespace xmkd::kernels {
+void set_cuda_backend(BackendGroup, const std::string& name) {
+  fail("xmkd was built without CUDA: there is no CUDA backend '", name, "' to select");
+}
+}  // namespace xmkd::kernels

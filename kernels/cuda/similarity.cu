@@ -1,4 +1,4 @@
-// Cosine similarity and L2 normalisation over dim 1 (kernels/defs/softmax_loss.def), as
+// Cosine similarity and L2 normalisation over dim 1 (kernels/defs/similarity.def), as
 // kernels/cpu/similarity.cpp: dot products and squared norms in double, in one pass.
 // Layout and geometry: positions.cuh (a warp per row when inner == 1, a thread per position
 // otherwise); cosine_similarity_backward, which needs no sum over C, is one thread per element.

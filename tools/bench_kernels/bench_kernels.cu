@@ -237,9 +237,14 @@ void bench_conv(const Options& o, Report& report, std::mt19937& rng) {
           Buffer dy(device, g.N * g.K * g.P * g.Q, rng, true), y(device, g.N * g.K * g.P * g.Q, rng, false);
           Buffer dx(device, g.N * g.C * g.H * g.W, rng, false), dw(device, g.K * g.C * g.R * g.S, rng, false);
           const bool gpu = device == Device::CUDA;
-          // One scratch buffer for the three passes: on CUDA only backward weight uses it.
-          Buffer workspace(device, gpu ? cuda::conv2d_backward_weight_workspace_size(g) : cpu::conv2d_workspace_size(g),
-                           rng, false);
+          // One scratch buffer for the three passes, as large as the largest asks (kernels/defs/conv.def).
+          int64_t floats = 0;
+          for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeight}) {
+            int64_t pass_floats = 0;
+            (gpu ? cuda::conv2d_workspace : cpu::conv2d_workspace)(g, pass, &pass_floats);
+            floats = std::max(floats, pass_floats);
+          }
+          Buffer workspace(device, floats, rng, false);
           const auto forward = gpu ? cuda::conv2d_forward : cpu::conv2d_forward;
           const auto backward_data = gpu ? cuda::conv2d_backward_data : cpu::conv2d_backward_data;
           const auto backward_weight = gpu ? cuda::conv2d_backward_weight : cpu::conv2d_backward_weight;

@@ -263,7 +263,7 @@ DataSetup setup_data(const io::ConfigNode& node, const std::optional<data::Chann
   return setup;
 }
 
-void setup_augmentation(const io::ConfigNode& node, const std::string& method_name, DataSetup& setup) {
+void setup_augmentation(const io::ConfigNode& node, const models::MethodDataNeeds& needs, DataSetup& setup) {
   auto probability = [&](const char* key) {
     const double p = node.get_float(key, 0.0);
     if (!(p >= 0.0 && p <= 1.0)) node.fail(key, str_cat("expected a probability in [0, 1], got ", p));
@@ -277,18 +277,14 @@ void setup_augmentation(const io::ConfigNode& node, const std::string& method_na
   geometry.scale_max = static_cast<float>(node.get_float("scale_max", 1.0));
   if (!(geometry.scale_min > 0.0f && geometry.scale_min <= geometry.scale_max))
     node.fail("scale_min", str_cat("expected 0 < scale_min <= scale_max, got ", geometry.scale_min, " and ", geometry.scale_max));
-  geometry.decoupled = node.get_bool("decoupled", method_name == "crodino_kd");
+  geometry.decoupled = node.get_bool("decoupled", needs.decoupled_augmentation);
 
   std::vector<std::shared_ptr<data::Transform>> steps;
   const bool moves = geometry.hflip > 0 || geometry.vflip > 0 || geometry.rot90 > 0 || geometry.scale_min != 1.0f ||
                      geometry.scale_max != 1.0f;
   if (moves) steps.push_back(data::geometric(geometry));
 
-  auto modality = [&](const std::string& name) -> int64_t {
-    for (size_t m = 0; m < setup.info.modalities.size(); ++m)
-      if (setup.info.modalities[m].name == name) return static_cast<int64_t>(m);
-    return -1;
-  };
+  auto modality = [&](const std::string& name) { return setup.info.modality_index(name); };
   io::ConfigNode jitter_node = node.child("color_jitter");
   data::ColorJitterOptions jitter;
   jitter.brightness = static_cast<float>(jitter_node.get_float("brightness", 0.0));

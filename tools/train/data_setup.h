@@ -33,6 +33,7 @@
 #include "data/dataset.h"
 #include "data/transforms.h"
 #include "engine/io/config.h"
+#include "models/methods.h"
 #include "tools/train/run_info.h"
 
 namespace xmkd::train {
@@ -50,8 +51,8 @@ struct DataSetup {
 DataSetup setup_data(const io::ConfigNode& data, const std::optional<data::ChannelStats>& normalization = std::nullopt);
 
 // The "augment" section's training transform (composed before normalisation into
-// setup.train_transform). `method_name` chooses the default of `decoupled`.
-void setup_augmentation(const io::ConfigNode& augment, const std::string& method_name, DataSetup& setup);
+// setup.train_transform). The method's needs choose the default of `decoupled`.
+void setup_augmentation(const io::ConfigNode& augment, const models::MethodDataNeeds& needs, DataSetup& setup);
 
 // The format names setup_data accepts.
 std::vector<std::string> data_formats();

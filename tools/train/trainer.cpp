@@ -15,7 +15,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/random.h"
-#include "kernels/cuda/backends.h"
+#include "kernels/backends.h"
 #include "models/methods.h"
 #include "tools/train/data_setup.h"
 #include "tools/train/evaluate.h"
@@ -385,12 +385,12 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
   if (train_node.has("conv_backend")) {
     const std::string conv_backend =
         train_node.get_choice("conv_backend", "handwritten", {"handwritten", "handwritten-tf32", "cudnn"});
-    if (s.device == Device::CUDA) cuda::set_conv_backend(cuda::parse_conv_backend(conv_backend));
+    if (s.device == Device::CUDA) kernels::set_cuda_backend(kernels::BackendGroup::Conv, conv_backend);
   }
   if (train_node.has("batchnorm_backend")) {
     const std::string batchnorm_backend =
         train_node.get_choice("batchnorm_backend", "handwritten", {"handwritten", "cudnn"});
-    if (s.device == Device::CUDA) cuda::set_batchnorm_backend(cuda::parse_batchnorm_backend(batchnorm_backend));
+    if (s.device == Device::CUDA) kernels::set_cuda_backend(kernels::BackendGroup::BatchNorm, batchnorm_backend);
   }
   data::LoaderOptions loader;
   loader.batch_size = train_node.get_int("batch_size", 32);
@@ -400,12 +400,13 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
   const int64_t workers = train_node.get_int("workers", 2);
   if (workers < 0 || workers > 256) train_node.fail("workers", str_cat("expected 0..256, got ", workers));
   loader.workers = static_cast<int>(workers);
-  loader.independent_modality_shuffle = train_node.get_bool("independent_shuffle", s.method_name == "discom_kd");
+  const models::MethodDataNeeds needs = models::method_data_needs(s.method_name);
+  loader.independent_modality_shuffle = train_node.get_bool("independent_shuffle", needs.independent_modality_shuffle);
 
   std::optional<data::ChannelStats> normalization;
   if (!resume_dir.empty()) normalization = read_run_info(resume_dir).normalization;
   s.data = setup_data(root.child("data"), normalization);
-  setup_augmentation(root.child("augment"), s.method_name, s.data);
+  setup_augmentation(root.child("augment"), needs, s.data);
 
   io::ConfigNode run_node = root.child("run");
   const std::string default_dir = str_cat("runs/", s.name, "-", s.method_name, "-seed", s.seed);
