@@ -38,11 +38,6 @@ DiscomOptions parse_discom_options(const io::ConfigNode& config, const MethodCon
       config.fail("modalities", "modality name '" + name + "' must use only letters, digits, '_' and '-'");
   }
 
-  const int64_t feature_dim = config.get_int("feature_dim", DiscomBranch::kFeatureDim);
-  if (feature_dim != DiscomBranch::kFeatureDim)
-    config.fail("feature_dim", "must be " + std::to_string(DiscomBranch::kFeatureDim) +
-                                   " (z_inf and z_irr are the halves of the 512-d ResNet-18 feature), got " +
-                                   std::to_string(feature_dim));
 
   options.loss.grl_lambda = config.get_float("grl_lambda", 1.0);
   if (!std::isfinite(options.loss.grl_lambda) || options.loss.grl_lambda < 0)

@@ -6,7 +6,6 @@
 //
 // The "method" section (every key optional):
 //   modalities   names of the dataset's modalities to train (>= 2; default all, dataset order)
-//   feature_dim  256 (the only value: z_inf, z_irr are halves of a 512-d feature)
 //   grl_lambda   λ of the gradient reversal (1.0, >= 0)
 //   features     "both" | "inv_only" | "inf_only": what each Cl_m reads (see discom_branch.h)
 //   loss         {cl, adv, mod, aux, orth}: booleans, default true (at least one true)

@@ -628,6 +628,14 @@ TEST(DiscomKD, ModalitySubsetTakesLabelsInTheListedOrder) {
 
 TEST(DiscomKD, ConfigurationErrorsNameTheKey) {
   auto context = rgb_depth_thermal();
+  {
+    // D is fixed by the backbone (the halves of its 512-d feature): no key sets it.
+    io::Config config = io::Config::from_json(
+        nlohmann::json{{"method", {{"name", "discom_kd"}, {"feature_dim", 256}}}}, "test.json");
+    models::make_method(config.root().child("method"), context);
+    const std::string message = testing::error_message([&] { config.check_all_used(); });
+    EXPECT_TRUE(testing::contains(message, "method.feature_dim")) << message;
+  }
   auto expect = [&](nlohmann::json section, const std::string& key, const std::string& also) {
     std::string message = build_error(std::move(section), context);
     EXPECT_TRUE(testing::contains(message, key)) << message;
@@ -636,7 +644,6 @@ TEST(DiscomKD, ConfigurationErrorsNameTheKey) {
   expect({{"modalities", nlohmann::json::array({"rgb"})}}, "method.modalities", "at least 2");
   expect({{"modalities", nlohmann::json::array({"rgb", "sonar"})}}, "method.modalities", "sonar");
   expect({{"modalities", nlohmann::json::array({"rgb", "rgb"})}}, "method.modalities", "twice");
-  expect({{"feature_dim", 128}}, "method.feature_dim", "256");
   expect({{"grl_lambda", -1.0}}, "method.grl_lambda", ">= 0");
   expect({{"features", "spec_only"}}, "method.features", "inv_only");
   expect({{"loss", {{"adv", "yes"}}}}, "method.loss.adv", "");

@@ -12,8 +12,10 @@
 #include <nlohmann/json.hpp>
 
 #include "data/loader.h"
+#include "engine/autograd.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/backends.h"
 #include "models/methods.h"
@@ -37,6 +39,14 @@ void on_sigint(int) {
     std::signal(SIGINT, SIG_DFL);
     std::raise(SIGINT);
   }
+}
+
+// [total, part 0, part 1, ...] of one step's loss, read from the device in one copy.
+std::vector<float> loss_values(const LossTerms& terms) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> scalars = {terms.total.detach().view({1, 1})};
+  for (const auto& part : terms.parts) scalars.push_back(part.second.detach().view({1, 1}));
+  return concat_channels(scalars).to(Device::CPU).to_vector<float>();
 }
 
 // The seed of the Generator handed to the method at (epoch, step): unrelated streams per step.
@@ -241,14 +251,16 @@ struct Trainer::State {
       progress.steps_per_epoch = steps;
       progress.gen = &gen;
       LossTerms terms = method->training_loss(batch, progress);
-      const float total = terms.total.item();
+      // The step's one device-to-host copy: the total and every logged part together.
+      const std::vector<float> values = loss_values(terms);
+      const float total = values[0];
       if (!std::isfinite(total)) stop_non_finite(epoch, step, total, terms);
       method->zero_grad();
       terms.total.backward();
       optimizer->step();
 
       partial.add("loss", total);
-      for (const auto& [n, t] : terms.parts) partial.add(n, t.item());
+      for (size_t k = 0; k < terms.parts.size(); ++k) partial.add(terms.parts[k].first, values[k + 1]);
       partial.steps += 1;
       partial.samples += batch.size();
       step_in_epoch = step + 1;
