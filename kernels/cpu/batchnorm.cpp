@@ -27,9 +27,11 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 14;
 }  // namespace
 
+void batchnorm_workspace(int64_t, int64_t* floats) { *floats = 0; }
+
 void batchnorm_forward_training(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                 const float* bias, float* running_mean, float* running_var, float momentum,
-                                float eps, float* y, float* save_mean, float* save_invstd) {
+                                float eps, float* y, float* save_mean, float* save_invstd, float* /*workspace*/) {
   const int64_t n_per_channel = N * inner;
   const double count = static_cast<double>(n_per_channel);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
@@ -92,7 +94,7 @@ void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const floa
 
 void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, const float* x, const float* dy,
                         const float* weight, const float* save_mean, const float* save_invstd, float /*eps*/,
-                        float* dx, float* dweight, float* dbias) {
+                        float* dx, float* dweight, float* dbias, float* /*workspace*/) {
   // Σ g·(x - μ) is the only sum that reads x, which is null when neither it nor a training dx is
   // wanted (norm.def).
   const bool need_sum_dy = dbias || (training && dx);

@@ -149,12 +149,16 @@ bool batchnorm_backend_available(BatchNormBackend backend) {
   return backend != BatchNormBackend::Cudnn || cudnn_compiled();
 }
 
+void batchnorm_workspace(int64_t C, int64_t* floats) {
+  *floats = batchnorm_backend() == BatchNormBackend::Cudnn ? 2 * C : 0;
+}
+
 void batchnorm_forward_training(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                 const float* bias, float* running_mean, float* running_var, float momentum,
-                                float eps, float* y, float* save_mean, float* save_invstd) {
+                                float eps, float* y, float* save_mean, float* save_invstd, float* workspace) {
   if (batchnorm_backend() == BatchNormBackend::Cudnn) {
     batchnorm_forward_training_cudnn(N, C, inner, x, weight, bias, running_mean, running_var, momentum, eps, y,
-                                     save_mean, save_invstd);
+                                     save_mean, save_invstd, workspace);
   } else {
     batchnorm_forward_training_handwritten(N, C, inner, x, weight, bias, running_mean, running_var, momentum, eps,
                                            y, save_mean, save_invstd);
@@ -175,11 +179,12 @@ void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const floa
 
 void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, const float* x, const float* dy,
                         const float* weight, const float* save_mean, const float* save_invstd, float eps, float* dx,
-                        float* dweight, float* dbias) {
+                        float* dweight, float* dbias, float* workspace) {
   // cuDNN computes the whole training backward, which needs x, weight and a dx to write; the
   // partial backward passes (no dx wanted) and inference's stay on the handwritten kernel.
   if (training && dx && batchnorm_backend() == BatchNormBackend::Cudnn) {
-    batchnorm_backward_training_cudnn(N, C, inner, x, dy, weight, save_mean, save_invstd, eps, dx, dweight, dbias);
+    batchnorm_backward_training_cudnn(N, C, inner, x, dy, weight, save_mean, save_invstd, eps, dx, dweight, dbias,
+                                      workspace);
   } else {
     batchnorm_backward_handwritten(N, C, inner, training, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
   }

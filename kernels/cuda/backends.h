@@ -80,14 +80,15 @@ void batchnorm_inference_constants(int64_t C, const float* running_mean, const f
                                    float* save_mean, float* save_invstd);
 // batchnorm_cudnn.cu. The backward is training's with dx wanted (cuDNN computes dx, dweight and
 // dbias together); the dispatch sends the others, and inference's, to the handwritten kernel.
+// workspace: 2·C floats (batchnorm_workspace) for the results the caller does not want.
 void batchnorm_forward_training_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                       const float* bias, float* running_mean, float* running_var, float momentum,
-                                      float eps, float* y, float* save_mean, float* save_invstd);
+                                      float eps, float* y, float* save_mean, float* save_invstd, float* workspace);
 void batchnorm_forward_inference_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                        const float* bias, const float* running_mean, const float* running_var,
                                        float eps, float* y, float* save_mean, float* save_invstd);
 void batchnorm_backward_training_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* dy,
                                        const float* weight, const float* save_mean, const float* save_invstd,
-                                       float eps, float* dx, float* dweight, float* dbias);
+                                       float eps, float* dx, float* dweight, float* dbias, float* workspace);
 
 }  // namespace xmkd::cuda

@@ -10,7 +10,8 @@
 //     1/sqrt(var + eps), the same quantity;
 //   backward: cuDNN computes dx, dweight and dbias together from x, dy, weight and the saved
 //     statistics (with the forward's eps); a dweight or dbias the caller does not want goes to
-//     call-scoped scratch. A backward without dx, and inference's, which cuDNN does not have, are
+//     the kernel's workspace (2·C floats, batchnorm_workspace), as does a running statistic when
+//     only one of the two is given. A backward without dx, and inference's, which cuDNN does not have, are
 //     sent to the handwritten kernel by backends.cpp.
 // Training has more than one value per channel (norm.def); inference may get an empty batch, for
 // which only the saved constants are written (cuDNN rejects it).
@@ -57,18 +58,8 @@ const Descriptors& descriptors_for(int64_t N, int64_t C, int64_t inner) {
   return *d;
 }
 
-// A device float buffer of n for the call when `given` is null, else `given` itself.
-class OrScratch {
- public:
-  OrScratch(float* given, int64_t n) : scratch_(given ? 0 : sizeof(float) * static_cast<size_t>(n)) {
-    ptr_ = given ? given : static_cast<float*>(scratch_.get());
-  }
-  float* get() const { return ptr_; }
-
- private:
-  CudnnWorkspace scratch_;
-  float* ptr_;
-};
+// `given`, or the scratch slot when the caller does not want the result.
+float* or_scratch(float* given, float* slot) { return given ? given : slot; }
 
 const float kOne = 1.0f, kZero = 0.0f;
 
@@ -76,16 +67,17 @@ const float kOne = 1.0f, kZero = 0.0f;
 
 void batchnorm_forward_training_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                       const float* bias, float* running_mean, float* running_var, float momentum,
-                                      float eps, float* y, float* save_mean, float* save_invstd) {
+                                      float eps, float* y, float* save_mean, float* save_invstd, float* workspace) {
   if (C == 0) return;
   const Descriptors& d = descriptors_for(N, C, inner);
   // cuDNN updates both running statistics or neither: a missing one is updated in scratch and
   // dropped (nullptr for both when neither is given).
   const bool running = running_mean || running_var;
-  OrScratch mean(running_mean, running ? C : 0), var(running_var, running ? C : 0);
+  float* mean = running ? or_scratch(running_mean, workspace) : nullptr;
+  float* var = running ? or_scratch(running_var, workspace + C) : nullptr;
   XMKD_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
       cudnn_handle(), kMode, &kOne, &kZero, d.x, x, d.x, y, d.channels, weight, bias, static_cast<double>(momentum),
-      mean.get(), var.get(), static_cast<double>(eps), save_mean, save_invstd));
+      mean, var, static_cast<double>(eps), save_mean, save_invstd));
 }
 
 void batchnorm_forward_inference_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
@@ -102,12 +94,13 @@ void batchnorm_forward_inference_cudnn(int64_t N, int64_t C, int64_t inner, cons
 
 void batchnorm_backward_training_cudnn(int64_t N, int64_t C, int64_t inner, const float* x, const float* dy,
                                        const float* weight, const float* save_mean, const float* save_invstd,
-                                       float eps, float* dx, float* dweight, float* dbias) {
+                                       float eps, float* dx, float* dweight, float* dbias, float* workspace) {
   if (C == 0) return;
   const Descriptors& d = descriptors_for(N, C, inner);
-  OrScratch dweight_or(dweight, C), dbias_or(dbias, C);
+
   XMKD_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(), kMode, &kOne, &kZero, &kOne, &kZero, d.x, x, d.x,
-                                                   dy, d.x, dx, d.channels, weight, dweight_or.get(), dbias_or.get(),
+                                                   dy, d.x, dx, d.channels, weight, or_scratch(dweight, workspace),
+                                                   or_scratch(dbias, workspace + C),
                                                    static_cast<double>(eps), save_mean, save_invstd));
 }
 
@@ -121,7 +114,7 @@ namespace {
 }  // namespace
 
 void batchnorm_forward_training_cudnn(int64_t, int64_t, int64_t, const float*, const float*, const float*, float*,
-                                      float*, float, float, float*, float*, float*) {
+                                      float*, float, float, float*, float*, float*, float*) {
   no_cudnn();
 }
 void batchnorm_forward_inference_cudnn(int64_t, int64_t, int64_t, const float*, const float*, const float*,
@@ -129,7 +122,7 @@ void batchnorm_forward_inference_cudnn(int64_t, int64_t, int64_t, const float*, 
   no_cudnn();
 }
 void batchnorm_backward_training_cudnn(int64_t, int64_t, int64_t, const float*, const float*, const float*,
-                                       const float*, const float*, float, float*, float*, float*) {
+                                       const float*, const float*, float, float*, float*, float*, float*) {
   no_cudnn();
 }
 

@@ -1,6 +1,7 @@
 // What the cuDNN backends (conv2d_cudnn.cu, batchnorm_cudnn.cu) share: the error check, one
-// handle per device bound to the backend's stream, and call-scoped scratch memory. Only for
-// builds with cuDNN (XMKD_WITH_CUDNN); implemented in cudnn_support.cu.
+// handle per device bound to the backend's stream, and cuDNN's int sizes. Their scratch is the
+// kernels' workspace argument (kernels/defs/conv.def, norm.def): nothing here allocates. Only
+// for builds with cuDNN (XMKD_WITH_CUDNN); implemented in cudnn_support.cu.
 #pragma once
 #ifdef XMKD_WITH_CUDNN
 #include <cstddef>
@@ -8,7 +9,6 @@
 
 #include <cudnn.h>
 
-#include "engine/allocator.h"
 #include "engine/error.h"
 
 #define XMKD_CUDNN_CHECK(call)                                                                                 \
@@ -28,24 +28,6 @@ int cudnn_device();
 cudnnHandle_t cudnn_handle();
 // v as cuDNN's int; throws, naming `what`, when it does not fit.
 int cudnn_int(int64_t v, const char* what);
-
-// Device scratch from the caching allocator for one call (nullptr for 0 bytes). Released when the
-// call is queued: every kernel runs on the one stream, which orders the block's next use after it.
-class CudnnWorkspace {
- public:
-  explicit CudnnWorkspace(size_t bytes) : bytes_(bytes), ptr_(bytes ? allocate(Device::CUDA, bytes) : nullptr) {}
-  ~CudnnWorkspace() {
-    if (ptr_) deallocate(Device::CUDA, ptr_, bytes_);
-  }
-  CudnnWorkspace(const CudnnWorkspace&) = delete;
-  CudnnWorkspace& operator=(const CudnnWorkspace&) = delete;
-  void* get() const { return ptr_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  size_t bytes_;
-  void* ptr_;
-};
 
 }  // namespace xmkd::cuda
 

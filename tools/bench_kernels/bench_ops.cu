@@ -58,19 +58,22 @@ void bench_batchnorm(const Options& o, Report& report, std::mt19937& rng, int ba
       Buffer x(d, n, rng, true), dy(d, n, rng, true), y(d, n, rng, false), dx(d, n, rng, false);
       Buffer w(d, C, rng, true), b(d, C, rng, true), running_mean(d, C, rng, true), running_var(d, C, rng, true);
       Buffer save_mean(d, C, rng, false), save_invstd(d, C, rng, false), dw(d, C, rng, false), db(d, C, rng, false);
+      int64_t workspace_floats = 0;
+      (d == Device::CUDA ? cuda::batchnorm_workspace : cpu::batchnorm_workspace)(C, &workspace_floats);
+      Buffer workspace(d, workspace_floats, rng, false);
       const auto forward = pick(d, cpu::batchnorm_forward_training, cuda::batchnorm_forward_training);
       const auto backward = pick(d, cpu::batchnorm_backward, cuda::batchnorm_backward);
       Row row{"batchnorm", "forward_training", impl.name, batch, size, image_shape(N, C, m.hw, m.hw), m.count,
               2 * n * kFloat, false};
       report.measure(row, d, [&] {
         forward(N, C, inner, x.get(), w.get(), b.get(), running_mean.get(), running_var.get(), 0.1f, 1e-5f,
-                y.get(), save_mean.get(), save_invstd.get());
+                y.get(), save_mean.get(), save_invstd.get(), workspace.get());
       });
       row.pass = "backward_training";
       row.work = 3 * n * kFloat;
       report.measure(row, d, [&] {
         backward(N, C, inner, true, x.get(), dy.get(), w.get(), save_mean.get(), save_invstd.get(), 1e-5f,
-                 dx.get(), dw.get(), db.get());
+                 dx.get(), dw.get(), db.get(), workspace.get());
       });
     }
   }
