@@ -332,7 +332,7 @@ std::shared_ptr<Method> make_anyseg_student(const io::ConfigNode& config, const 
 
   std::shared_ptr<Method> loaded;
   try {
-    loaded = load_trained_method(run, output, context);
+    loaded = context.teacher(run, output, "anyseg_student");
   } catch (const Error& e) {
     teacher_config.fail("run", e.what());
   }

@@ -127,10 +127,10 @@ std::shared_ptr<Method> make_kd_student(const io::ConfigNode& config, const Meth
   std::string output = teacher_config.require_string("output");
   losses::DistillOptions options = losses::parse_distill_options(config.child("distill"));
 
-  std::shared_ptr<Method> teacher = load_trained_method(run, output, context);
+  std::shared_ptr<Method> teacher = context.teacher(run, output, "kd");
   std::vector<MethodOutput> outputs = teacher->outputs();
   int64_t index = 0;
-  while (outputs[static_cast<size_t>(index)].name != output) ++index;   // load_trained_method checked it exists
+  while (outputs[static_cast<size_t>(index)].name != output) ++index;   // the loader checked it exists
   return std::make_shared<KdStudentMethod>(modality, context, std::move(teacher), index, std::move(options));
 }
 

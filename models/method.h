@@ -10,6 +10,7 @@
 // A method is a Module: its state_dict is everything a resume needs besides the optimizer. A
 // frozen teacher is NOT a registered child (it is loaded from its own run and never saved).
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,12 +26,24 @@ namespace xmkd::models {
 
 // What a method is built for: the dataset's modalities (in the dataset's order, which is the
 // order of Batch::inputs), its task and number of classes, and the device.
+class Method;
+struct MethodContext;
+// Loads output `output` of the trained run in `run_dir`, frozen (eval mode) on context.device: how
+// a distilled student gets its teacher. The trainer provides it (tools/train/run_info.h,
+// load_trained_method): the models know no run-directory layout.
+using TeacherLoader = std::function<std::shared_ptr<Method>(const std::string& run_dir, const std::string& output,
+                                                            const MethodContext& context)>;
+
 struct MethodContext {
   std::vector<data::ModalitySpec> modalities;
   data::Task task = data::Task::Classification;
   int64_t num_classes = 0;
   Device device = Device::CPU;
+  TeacherLoader load_teacher;   // unset: a method that needs a teacher says so
   int64_t modality_index(const std::string& name) const;   // error lists the modalities
+  // load_teacher(run_dir, output, *this); an error naming `method` when there is no loader.
+  std::shared_ptr<Method> teacher(const std::string& run_dir, const std::string& output,
+                                  const std::string& method) const;
 };
 
 struct MethodOutput {

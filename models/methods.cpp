@@ -1,12 +1,9 @@
 #include "models/methods.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <utility>
 
 #include "engine/autograd.h"
-#include "engine/io/config.h"
-#include "engine/io/safetensors.h"
 #include "models/anyseg.h"
 #include "models/baselines.h"
 #include "models/crodino_kd.h"
@@ -90,33 +87,18 @@ std::shared_ptr<Method> make_method(const io::ConfigNode& method_config, const M
   fail("unreachable: method ", name);
 }
 
+std::shared_ptr<Method> MethodContext::teacher(const std::string& run_dir, const std::string& output,
+                                              const std::string& method) const {
+  XMKD_CHECK(load_teacher, method, ": loading the teacher run '", run_dir,
+             "' needs a teacher loader in the MethodContext (the trainer sets it)");
+  return load_teacher(run_dir, output, *this);
+}
+
 std::shared_ptr<Deployable> make_deployable(const DeploySpec& spec) {
   for (const auto& entry : deployable_table()) {
     if (entry.first == spec.architecture) return entry.second(spec);
   }
   fail("unknown deployable architecture '", spec.architecture, "' (known: ", list_names(deployable_table()), ")");
-}
-
-std::shared_ptr<Method> load_trained_method(const std::string& run_dir, const std::string& output,
-                                            const MethodContext& context) {
-  RunFiles files{run_dir};
-  XMKD_CHECK(std::filesystem::is_directory(run_dir), "teacher run '", run_dir, "': not a directory");
-  XMKD_CHECK(std::filesystem::exists(files.config()), "teacher run '", run_dir, "': ", files.config(),
-             " does not exist (is it a finished xmkd run?)");
-  io::Config config = io::Config::from_json(io::read_json_file(files.config()), files.config());
-  std::shared_ptr<Method> method = make_method(config.root().child("method"), context);
-
-  const std::vector<MethodOutput> outputs = method->outputs();
-  const bool known = std::any_of(outputs.begin(), outputs.end(), [&](const MethodOutput& o) { return o.name == output; });
-  XMKD_CHECK(known, "teacher run '", run_dir, "' (", method->name(), ") has no output '", output, "' (it has: ",
-             output_names(outputs), ")");
-  std::string checkpoint = files.best(output);
-  XMKD_CHECK(std::filesystem::exists(checkpoint), "teacher run '", run_dir, "': ", checkpoint,
-             " does not exist (the run has not finished a validated epoch)");
-  method->checkpoint_module(output).load_state_dict(io::load_safetensors(checkpoint), /*strict=*/true, checkpoint);
-  method->to(context.device);
-  method->eval();
-  return method;
 }
 
 }  // namespace xmkd::models

@@ -43,20 +43,4 @@ std::shared_ptr<Method> make_anyseg_student(const io::ConfigNode& config, const 
 // architectures. Each architecture's file provides its own make_<architecture>(spec).
 std::shared_ptr<Deployable> make_deployable(const DeploySpec& spec);
 
-// The run directory layout shared by the trainer and by methods that load a teacher.
-struct RunFiles {
-  std::string dir;
-  std::string config() const { return dir + "/config.json"; }            // the resolved config
-  std::string metrics() const { return dir + "/metrics.jsonl"; }         // one JSON line per epoch
-  std::string last() const { return dir + "/last.safetensors"; }        // method + optimizer + progress
-  std::string best(const std::string& output) const { return dir + "/best/" + output + ".safetensors"; }
-  std::string eval() const { return dir + "/eval.json"; }                // test-set results
-};
-
-// A trained method, frozen (eval mode, no gradients): built from RUN/config.json's "method"
-// section for `context`, with the best checkpoint of `output` loaded into its checkpoint module.
-// Errors name the run directory and the missing file or output.
-std::shared_ptr<Method> load_trained_method(const std::string& run_dir, const std::string& output,
-                                            const MethodContext& context);
-
 }  // namespace xmkd::models

@@ -218,7 +218,7 @@ class TrainerTest : public ::testing::Test {
 
 TEST_F(TrainerTest, WritesTheRunDirectory) {
   ASSERT_EQ(train(config("run")), train::TrainStatus::Finished);
-  const models::RunFiles files{path("run")};
+  const train::RunFiles files{path("run")};
 
   // The resolved configuration: given keys and defaults.
   const json resolved = read_json(files.config());
@@ -315,7 +315,7 @@ TEST_F(TrainerTest, SegmentationRunScoresMeanIou) {
   cfg["data"]["modalities"] = {"depth"};   // a subset
   cfg["data"]["normalize"] = {{"depth", {{"mean", {2.0}}, {"std", {1.5}}}}};
   ASSERT_EQ(train(cfg), train::TrainStatus::Finished);
-  const models::RunFiles files{path("seg")};
+  const train::RunFiles files{path("seg")};
   const std::vector<json> lines = read_lines(files.metrics());
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_FALSE(lines[0]["val"].contains("rgb"));

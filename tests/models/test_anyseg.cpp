@@ -18,6 +18,7 @@
 #include "models/methods.h"
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
+#include "tools/train/run_info.h"
 
 namespace xmkd {
 namespace {
@@ -37,6 +38,7 @@ MethodContext context_of(int modalities) {
   if (modalities == 3) c.modalities.push_back({"thermal", 1});
   c.task = data::Task::Segmentation;
   c.num_classes = kClasses;
+  c.load_teacher = train::load_trained_method;   // the student's frozen teacher, as the trainer loads it
   return c;
 }
 
@@ -74,7 +76,7 @@ struct TeacherRun {
     std::ofstream(dir + "/config.json") << R"({"method": {"name": "anyseg_teacher"}})";
     std::filesystem::create_directories(dir + "/best");
     std::string output = teacher->outputs().back().name;
-    io::save_safetensors(models::RunFiles{dir}.best(output), teacher->checkpoint_module(output).state_dict());
+    io::save_safetensors(train::RunFiles{dir}.best(output), teacher->checkpoint_module(output).state_dict());
   }
   ~TeacherRun() { std::filesystem::remove_all(dir); }
 };

@@ -18,6 +18,7 @@
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/temp_dir.h"
+#include "tools/train/run_info.h"
 
 namespace xmkd {
 namespace {
@@ -37,6 +38,7 @@ MethodContext context(Task task) {
   c.modalities = {{"rgb", 3}, {"depth", 1}};
   c.task = task;
   c.num_classes = kClasses;
+  c.load_teacher = train::load_trained_method;   // a kd student's teacher, as the trainer loads it
   return c;
 }
 
@@ -139,7 +141,7 @@ std::string run_dir(const testing::TempDir& temp) {
 // A finished run as the trainer leaves it, as far as load_trained_method reads it.
 void write_run(const std::string& dir, const nlohmann::json& method, const std::string& output, const TensorMap& best) {
   std::ofstream(dir + "/config.json") << nlohmann::json{{"method", method}}.dump(2);
-  io::save_safetensors(models::RunFiles{dir}.best(output), best);
+  io::save_safetensors(train::RunFiles{dir}.best(output), best);
 }
 
 // ---- student -------------------------------------------------------------------------------

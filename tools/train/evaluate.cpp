@@ -105,7 +105,7 @@ std::vector<data::ConfusionMatrix> evaluate_outputs(models::Method& method, data
 
 json evaluate_best_checkpoints(models::Method& method, const std::string& run_dir, data::DataLoader& loader,
                                const RunInfo& info, const std::string& split) {
-  const models::RunFiles files{run_dir};
+  const RunFiles files{run_dir};
   const std::vector<models::MethodOutput> outputs = method.outputs();
   json result = {{"split", split}, {"samples", loader.dataset().size()}, {"task", data::task_name(info.task)},
                  {"outputs", json::object()}};

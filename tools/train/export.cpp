@@ -84,7 +84,7 @@ void export_deployable(models::Method& method, const std::string& output, const 
          "' is not a single-modality network; the outputs that can be exported: ", join(exportable));
   }
   // The deployable shares its parameters with the method: loading the checkpoint fills it.
-  const std::string checkpoint = models::RunFiles{run_dir}.best(output);
+  const std::string checkpoint = RunFiles{run_dir}.best(output);
   XMKD_CHECK(std::filesystem::exists(checkpoint), "export: ", checkpoint,
              " does not exist (the run has no validated checkpoint of output '", output, "' yet)");
   std::map<std::string, std::string> best_metadata;

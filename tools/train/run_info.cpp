@@ -8,6 +8,9 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/config.h"
+#include "engine/io/safetensors.h"
+#include "models/method_support.h"
+#include "models/methods.h"
 
 namespace xmkd::train {
 
@@ -43,12 +46,35 @@ int64_t RunInfo::modality_index(const std::string& name) const {
   return -1;
 }
 
+std::shared_ptr<models::Method> load_trained_method(const std::string& run_dir, const std::string& output,
+                                                    const models::MethodContext& context) {
+  RunFiles files{run_dir};
+  XMKD_CHECK(std::filesystem::is_directory(run_dir), "teacher run '", run_dir, "': not a directory");
+  XMKD_CHECK(std::filesystem::exists(files.config()), "teacher run '", run_dir, "': ", files.config(),
+             " does not exist (is it a finished xmkd run?)");
+  io::Config config = io::Config::from_json(io::read_json_file(files.config()), files.config());
+  std::shared_ptr<models::Method> method = models::make_method(config.root().child("method"), context);
+
+  const std::vector<models::MethodOutput> outputs = method->outputs();
+  const bool known = std::any_of(outputs.begin(), outputs.end(), [&](const models::MethodOutput& o) { return o.name == output; });
+  XMKD_CHECK(known, "teacher run '", run_dir, "' (", method->name(), ") has no output '", output, "' (it has: ",
+             models::output_names(outputs), ")");
+  std::string checkpoint = files.best(output);
+  XMKD_CHECK(std::filesystem::exists(checkpoint), "teacher run '", run_dir, "': ", checkpoint,
+             " does not exist (the run has not finished a validated epoch)");
+  method->checkpoint_module(output).load_state_dict(io::load_safetensors(checkpoint), /*strict=*/true, checkpoint);
+  method->to(context.device);
+  method->eval();
+  return method;
+}
+
 models::MethodContext RunInfo::context(Device device) const {
   models::MethodContext context;
   context.modalities = modalities;
   context.task = task;
   context.num_classes = num_classes;
   context.device = device;
+  context.load_teacher = load_trained_method;
   return context;
 }
 

@@ -13,6 +13,24 @@
 
 namespace xmkd::train {
 
+// The run directory layout: what the trainer writes and what eval, export, report and a
+// distilled student's teacher loader read.
+struct RunFiles {
+  std::string dir;
+  std::string config() const { return dir + "/config.json"; }            // the resolved config
+  std::string metrics() const { return dir + "/metrics.jsonl"; }         // one JSON line per epoch
+  std::string last() const { return dir + "/last.safetensors"; }        // method + optimizer + progress
+  std::string best(const std::string& output) const { return dir + "/best/" + output + ".safetensors"; }
+  std::string eval() const { return dir + "/eval.json"; }                // test-set results
+};
+
+// A trained method, frozen (eval mode, no gradients): built from RUN/config.json's "method"
+// section for `context`, with the best checkpoint of `output` loaded into its checkpoint module.
+// Errors name the run directory and the missing file or output. The MethodContext's
+// load_teacher of every context the trainer makes (RunInfo::context).
+std::shared_ptr<models::Method> load_trained_method(const std::string& run_dir, const std::string& output,
+                                                    const models::MethodContext& context);
+
 struct RunInfo {
   data::Task task = data::Task::Classification;
   int64_t num_classes = 0;

@@ -121,7 +121,7 @@ struct Trainer::State {
   io::Config config;
   TrainerOptions options;
   std::string run_dir;
-  models::RunFiles files;
+  RunFiles files;
 
   std::string name, method_name;
   uint64_t seed = 0;
@@ -425,7 +425,7 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
   const std::string configured_dir = run_node.get_string("dir", default_dir);
   run_node.get_string("label", "");   // the column name `xmkd report` gives this run (default: the method)
   s.run_dir = resume_dir.empty() ? configured_dir : resume_dir;
-  s.files = models::RunFiles{s.run_dir};
+  s.files = RunFiles{s.run_dir};
 
   // The method: initialised from the seed, on the device.
   manual_seed(s.seed);
@@ -470,7 +470,7 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, TrainerOptions options,
                                          const std::optional<std::string>& device) {
-  const models::RunFiles files{run_dir};
+  const RunFiles files{run_dir};
   require_run_directory(run_dir, "train --resume");
   XMKD_CHECK(fs::exists(files.last()), "--resume ", run_dir, ": ", files.last(),
              " does not exist (the run stopped before finishing its first epoch; start it again)");
@@ -492,7 +492,7 @@ TrainStatus Trainer::run() {
 json evaluate_run(const std::string& run_dir, const std::string& split, const std::string& device,
                   const MethodFactory& make_method) {
   XMKD_CHECK(split == "test" || split == "val", "eval: --split must be test or val, got '", split, "'");
-  const models::RunFiles files{run_dir};
+  const RunFiles files{run_dir};
   require_run_directory(run_dir, "eval --run");
   json document = io::read_json_file(files.config());
   const RunInfo info = read_run_info(run_dir);

@@ -18,7 +18,7 @@ struct ExportOptions {
 
 void run(const ExportOptions& o) {
   train::require_run_directory(o.run, "export --run");
-  const models::RunFiles files{o.run};
+  const train::RunFiles files{o.run};
   io::Config config = io::Config::from_json(io::read_json_file(files.config()), files.config());
   const train::RunInfo info = train::read_run_info(o.run);
   std::shared_ptr<models::Method> method =
