@@ -24,6 +24,7 @@
 #include "models/methods.h"
 #include "tests/support/errors.h"
 #include "tests/support/temp_dir.h"
+#include "tools/train/checkpoint.h"
 #include "tools/train/data_setup.h"
 #include "tools/train/run_info.h"
 #include "tools/train/trainer.h"

@@ -5,20 +5,16 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <limits>
-#include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "data/loader.h"
 #include "engine/autograd.h"
-#include "engine/io/atomic_file.h"
-#include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/backends.h"
 #include "models/methods.h"
+#include "tools/train/checkpoint.h"
 #include "tools/train/data_setup.h"
 #include "tools/train/evaluate.h"
 #include "tools/train/optim_setup.h"
@@ -65,49 +61,6 @@ std::string file_stem(const std::string& path) {
   return stem.empty() ? "config" : stem;
 }
 
-void write_text_atomically(const std::string& path, const std::string& text) {
-  io::AtomicFile file(path);
-  file.write(text.data(), text.size());
-  file.commit();
-}
-
-// Running sums of one epoch's loss terms ("loss" is the total), in the order first seen.
-struct EpochSums {
-  std::vector<std::pair<std::string, double>> sums;
-  int64_t steps = 0, samples = 0;
-
-  void add(const std::string& name, double value) {
-    for (auto& [n, s] : sums)
-      if (n == name) {
-        s += value;
-        return;
-      }
-    sums.emplace_back(name, value);
-  }
-  std::vector<std::pair<std::string, double>> means() const {
-    std::vector<std::pair<std::string, double>> out;
-    for (const auto& [n, s] : sums) out.emplace_back(n, steps ? s / static_cast<double>(steps) : 0.0);
-    return out;
-  }
-  json to_json() const {
-    json names = json::array(), values = json::array();
-    for (const auto& [n, s] : sums) names.push_back(n), values.push_back(s);
-    return {{"names", names}, {"sums", values}, {"steps", steps}, {"samples", samples}};
-  }
-  static EpochSums from_json(const json& j) {
-    EpochSums e;
-    for (size_t i = 0; i < j.at("names").size(); ++i) e.sums.emplace_back(j["names"][i].get<std::string>(), j["sums"][i].get<double>());
-    e.steps = j.at("steps").get<int64_t>();
-    e.samples = j.at("samples").get<int64_t>();
-    return e;
-  }
-};
-
-struct Best {
-  double value = -std::numeric_limits<double>::infinity();
-  int64_t epoch = 0;
-};
-
 }  // namespace
 
 std::atomic<bool>& interrupt_flag() { return g_interrupt; }
@@ -133,87 +86,12 @@ struct Trainer::State {
   ScheduleSetup schedule;
   std::unique_ptr<data::DataLoader> train_loader, val_loader, test_loader;
 
-  // Progress (what last.safetensors records).
-  int64_t epochs_done = 0;
-  int64_t step_in_epoch = 0;     // steps of epoch `epochs_done` already taken (an interrupted epoch)
-  EpochSums partial;             // their loss sums
-  std::map<std::string, Best> best;
+  Progress progress;   // what last.safetensors records beside the weights
 
   explicit State(io::Config c) : config(std::move(c)) {}
 
   std::atomic<bool>& interrupt() const { return options.interrupt ? *options.interrupt : interrupt_flag(); }
-
-  void save_last() const {
-    TensorMap tensors;
-    for (const auto& [key, t] : method->state_dict()) tensors["method." + key] = t;
-    for (const auto& [key, t] : optimizer->state_dict()) tensors["optimizer." + key] = t;
-    json best_json = json::object();
-    for (const auto& [output, b] : best)
-      if (b.epoch > 0) best_json[output] = {{"value", b.value}, {"epoch", b.epoch}};
-    json progress = {{"epochs_done", epochs_done},
-                     {"step", step_in_epoch},
-                     {"optimizer_steps", optimizer->steps_taken()},
-                     {"best", best_json},
-                     {"partial_epoch", partial.to_json()}};
-    io::save_safetensors(files.last(), tensors, {{kProgressKey, progress.dump()}, {meta::kMethod, method_name}});
-  }
-
-  void load_last() {
-    std::map<std::string, std::string> metadata;
-    const TensorMap all = io::load_safetensors(files.last(), &metadata);
-    XMKD_CHECK(metadata.count(kProgressKey), files.last(), ": no '", kProgressKey, "' metadata (not written by xmkd train)");
-    TensorMap method_state, optimizer_state;
-    for (const auto& [key, t] : all) {
-      if (key.rfind("method.", 0) == 0) method_state[key.substr(7)] = t;
-      else if (key.rfind("optimizer.", 0) == 0) optimizer_state[key.substr(10)] = t;
-      else fail(files.last(), ": unexpected tensor '", key, "' (expected method.* and optimizer.* entries)");
-    }
-    method->load_state_dict(method_state, /*strict=*/true, files.last());
-    optimizer->load_state_dict(optimizer_state);
-    const json progress = json::parse(metadata[kProgressKey], nullptr, false);
-    XMKD_CHECK(!progress.is_discarded() && progress.is_object(), files.last(), ": metadata '", kProgressKey, "' is not a JSON object");
-    try {
-      epochs_done = progress.at("epochs_done").get<int64_t>();
-      step_in_epoch = progress.at("step").get<int64_t>();
-      partial = EpochSums::from_json(progress.at("partial_epoch"));
-      for (auto it = progress.at("best").begin(); it != progress.at("best").end(); ++it)
-        best[it.key()] = {it.value().at("value").get<double>(), it.value().at("epoch").get<int64_t>()};
-    } catch (const json::exception& e) {
-      fail(files.last(), ": metadata '", kProgressKey, "': ", e.what());
-    }
-  }
-
-  // metrics.jsonl keeps the lines of the epochs done (a run stopped after writing a line but
-  // before saving its checkpoint repeats that epoch).
-  void truncate_metrics() const {
-    std::ifstream in(files.metrics());
-    std::string kept, line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      const json entry = json::parse(line, nullptr, false);
-      if (!entry.is_discarded() && entry.value("epoch", int64_t{0}) <= epochs_done) kept += line + "\n";
-    }
-    write_text_atomically(files.metrics(), kept);
-  }
-
-  void write_best(const models::MethodOutput& output, int64_t epoch, double value) const {
-    std::map<std::string, std::string> metadata;
-    if (std::shared_ptr<models::Deployable> deployable = method->deployable(output.name)) {
-      XMKD_CHECK(output.input_modalities.size() == 1, method_name, ": output '", output.name,
-                 "' has a deployable module but reads ", output.input_modalities.size(), " modalities");
-      metadata = deploy_metadata(data.info, output.input_modalities[0], deployable->spec());
-    } else if (!data.info.class_names.empty()) {
-      metadata[meta::kClassNames] = json(data.info.class_names).dump();
-    }
-    metadata[meta::kOutput] = output.name;
-    metadata[meta::kMethod] = method_name;
-    metadata[meta::kTask] = data::task_name(data.info.task);
-    metadata[meta::kEpoch] = std::to_string(epoch);
-    metadata[meta::kMetric] = selection_metric(data.info.task);
-    metadata[meta::kValue] = json(value).dump();
-    fs::create_directories(run_dir + "/best");
-    io::save_safetensors(files.best(output.name), method->checkpoint_module(output.name).state_dict(), metadata);
-  }
+  void save_last() const { train::save_last(files, *method, *optimizer, progress, method_name); }
 
   [[noreturn]] void stop_non_finite(int64_t epoch, int64_t step, float total, const LossTerms& terms) const {
     std::string parts;
@@ -223,34 +101,34 @@ struct Trainer::State {
     }
     fail("training stopped at epoch ", epoch + 1, ", step ", step + 1, ": the loss is not finite (total = ", total,
          parts.empty() ? std::string("; every logged part is finite") : "; non-finite: " + parts, "). ", files.last(),
-         epochs_done > 0 ? str_cat(" still holds epoch ", epochs_done, " (the last good state)") : std::string(" was not written"),
+         progress.epochs_done > 0 ? str_cat(" still holds epoch ", progress.epochs_done, " (the last good state)") : std::string(" was not written"),
          "; try a lower train.optimizer.lr");
   }
 
-  // One epoch's training steps, from step_in_epoch on; *samples and *train_seconds count this
+  // One epoch's training steps, from progress.step_in_epoch on; *samples and *train_seconds count this
   // session's part of the epoch. False when interrupted.
   bool train_epoch(int64_t epoch, ProgressBar& bar, int64_t& samples, double* train_seconds) {
     const int64_t steps = train_loader->batches_per_epoch();
     const auto t0 = std::chrono::steady_clock::now();
     method->train();
     data::Batch batch;
-    if (step_in_epoch < steps) {
+    if (progress.step_in_epoch < steps) {
       train_loader->start_epoch(epoch);
       // The loader's order is a function of (seed, epoch): skipping the batches an interrupted
       // run already took puts it where that run stopped.
-      for (int64_t s = 0; s < step_in_epoch; ++s) XMKD_CHECK(train_loader->next(batch), "resume: the loader ran out of batches");
+      for (int64_t s = 0; s < progress.step_in_epoch; ++s) XMKD_CHECK(train_loader->next(batch), "resume: the loader ran out of batches");
     }
-    for (int64_t step = step_in_epoch; step < steps; ++step) {
+    for (int64_t step = progress.step_in_epoch; step < steps; ++step) {
       if (!train_loader->next(batch)) break;
       if (schedule.per_step) optimizer->set_lr(schedule.lr(epoch * steps + step));
       Generator gen(step_seed(seed, epoch, step));
-      TrainProgress progress;
-      progress.epoch = epoch;
-      progress.epochs = epochs;
-      progress.step = step;
-      progress.steps_per_epoch = steps;
-      progress.gen = &gen;
-      LossTerms terms = method->training_loss(batch, progress);
+      TrainProgress at;   // what the method is told of where training is
+      at.epoch = epoch;
+      at.epochs = epochs;
+      at.step = step;
+      at.steps_per_epoch = steps;
+      at.gen = &gen;
+      LossTerms terms = method->training_loss(batch, at);
       // The step's one device-to-host copy: the total and every logged part together.
       const std::vector<float> values = loss_values(terms);
       const float total = values[0];
@@ -259,14 +137,14 @@ struct Trainer::State {
       terms.total.backward();
       optimizer->step();
 
-      partial.add("loss", total);
-      for (size_t k = 0; k < terms.parts.size(); ++k) partial.add(terms.parts[k].first, values[k + 1]);
-      partial.steps += 1;
-      partial.samples += batch.size();
-      step_in_epoch = step + 1;
+      progress.partial.add("loss", total);
+      for (size_t k = 0; k < terms.parts.size(); ++k) progress.partial.add(terms.parts[k].first, values[k + 1]);
+      progress.partial.steps += 1;
+      progress.partial.samples += batch.size();
+      progress.step_in_epoch = step + 1;
       samples += batch.size();
       *train_seconds = seconds_since(t0);
-      bar.update(step + 1, {{"loss", partial.means()[0].second}}, static_cast<double>(samples) / std::max(*train_seconds, 1e-9));
+      bar.update(step + 1, {{"loss", progress.partial.means()[0].second}}, static_cast<double>(samples) / std::max(*train_seconds, 1e-9));
       if (interrupt().load()) return false;
     }
     *train_seconds = seconds_since(t0);
@@ -284,24 +162,18 @@ struct Trainer::State {
       for (const auto& [n, v] : summary_metrics(confusion[k], data.info.task)) entry[n] = v;
       val[outputs[k].name] = entry;
       const double value = selection_value(confusion[k], data.info.task);
-      Best& b = best[outputs[k].name];
+      Best& b = progress.best[outputs[k].name];
       if (std::isfinite(value) && value > b.value) {
         b = {value, epoch + 1};
-        write_best(outputs[k], epoch + 1, value);
+        write_best(files, *method, outputs[k], data.info, method_name, epoch + 1, value);
       }
     }
     return val;
   }
 
-  void append_metrics(const json& line) const {
-    std::ofstream out(files.metrics(), std::ios::app);
-    out << line.dump() << "\n";
-    XMKD_CHECK(out.flush(), files.metrics(), ": cannot append");
-  }
-
   void announce_interrupt() const {
     std::fprintf(stderr, "interrupted: saved %s (epoch %lld, step %lld); resume with xmkd train --resume %s\n",
-                 files.last().c_str(), static_cast<long long>(epochs_done + 1), static_cast<long long>(step_in_epoch),
+                 files.last().c_str(), static_cast<long long>(progress.epochs_done + 1), static_cast<long long>(progress.step_in_epoch),
                  run_dir.c_str());
   }
 
@@ -311,9 +183,9 @@ struct Trainer::State {
     // Whole epochs (training and validation) timed in this session, for the run's ETA.
     double timed_seconds = 0;
     int64_t timed_epochs = 0;
-    for (int64_t epoch = epochs_done; epoch < epochs; ++epoch) {
+    for (int64_t epoch = progress.epochs_done; epoch < epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
-      const bool whole_epoch = step_in_epoch == 0;
+      const bool whole_epoch = progress.step_in_epoch == 0;
       if (!schedule.per_step) optimizer->set_lr(schedule.lr(epoch));
       const double lr = schedule.lr(schedule.per_step ? epoch * steps : epoch);   // at the epoch's first step
       ProgressBar bar(str_cat("epoch ", epoch + 1, "/", epochs), steps, interactive, options.progress_seconds);
@@ -329,7 +201,7 @@ struct Trainer::State {
       }
       json line = {{"epoch", epoch + 1}, {"lr", lr}};
       json train_json = json::object();
-      for (const auto& [n, v] : partial.means()) train_json[n] = v;
+      for (const auto& [n, v] : progress.partial.means()) train_json[n] = v;
       const bool validate_now = (epoch + 1) % eval_every == 0 || epoch + 1 == epochs;
       json val = validate_now ? validate(epoch) : json(nullptr);
       const double epoch_seconds = seconds_since(t0);
@@ -338,9 +210,9 @@ struct Trainer::State {
       line["samples_per_second"] = static_cast<double>(samples) / std::max(train_seconds, 1e-9);
       line["train"] = train_json;
       if (validate_now) line["val"] = val;
-      append_metrics(line);
+      append_metrics(files, line);
 
-      std::string summary = str_cat("loss ", partial.means().empty() ? 0.0 : partial.means()[0].second);
+      std::string summary = str_cat("loss ", progress.partial.means().empty() ? 0.0 : progress.partial.means()[0].second);
       if (validate_now)
         for (auto it = val.begin(); it != val.end(); ++it)
           summary += str_cat(", ", it.key(), " ", selection_metric(data.info.task), " ",
@@ -350,16 +222,16 @@ struct Trainer::State {
         summary += ", run eta " + format_duration(static_cast<double>(later_epochs) * timed_seconds / static_cast<double>(timed_epochs));
       bar.finish(summary);
 
-      epochs_done = epoch + 1;
-      step_in_epoch = 0;
-      partial = EpochSums();
+      progress.epochs_done = epoch + 1;
+      progress.step_in_epoch = 0;
+      progress.partial = EpochSums();
       save_last();
       try {
         write_training_curves(files.metrics(), run_dir + "/curves.png");
       } catch (const Error& e) {
         std::fprintf(stderr, "warning: could not draw %s/curves.png: %s\n", run_dir.c_str(), e.what());
       }
-      if (interrupt().load() && epochs_done < epochs) {
+      if (interrupt().load() && progress.epochs_done < epochs) {
         announce_interrupt();
         return TrainStatus::Interrupted;
       }
@@ -463,8 +335,8 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
     write_run_info(s.run_dir, s.data.info);
     write_text_atomically(s.files.metrics(), "");
   } else {
-    s.load_last();
-    s.truncate_metrics();
+    s.progress = load_last(s.files, *s.method, *s.optimizer);
+    truncate_metrics(s.files, s.progress.epochs_done);
   }
 }
 
@@ -482,7 +354,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, TrainerOpti
 Trainer::~Trainer() = default;
 
 TrainStatus Trainer::run() {
-  if (state_->epochs_done >= state_->epochs) {
+  if (state_->progress.epochs_done >= state_->epochs) {
     std::fprintf(stderr, "%s: all %lld epochs are done; evaluating the best checkpoints\n", state_->run_dir.c_str(),
                  static_cast<long long>(state_->epochs));
   }

@@ -90,7 +90,4 @@ nlohmann::json evaluate_run(const std::string& run_dir, const std::string& split
 std::atomic<bool>& interrupt_flag();
 void install_interrupt_handler();
 
-// The metadata key of last.safetensors holding the training progress as JSON.
-constexpr const char* kProgressKey = "xmkd.progress";
-
 }  // namespace xmkd::train
