@@ -11,8 +11,8 @@
 //   backward: cuDNN computes dx, dweight and dbias together from x, dy, weight and the saved
 //     statistics (with the forward's eps); a dweight or dbias the caller does not want goes to
 //     the kernel's workspace (2·C floats, batchnorm_workspace), as does a running statistic when
-//     only one of the two is given. A backward without dx, and inference's, which cuDNN does not have, are
-//     sent to the handwritten kernel by backends.cpp.
+//     only one of the two is given. A backward without dx, and inference's, which cuDNN does not
+//     have, are sent to the handwritten kernel by backends.cpp.
 // Training has more than one value per channel (norm.def); inference may get an empty batch, for
 // which only the saved constants are written (cuDNN rejects it).
 // Plain CUDNN_BATCHNORM_SPATIAL is used, not _PERSISTENT: the latter is documented to overflow on
@@ -97,7 +97,6 @@ void batchnorm_backward_training_cudnn(int64_t N, int64_t C, int64_t inner, cons
                                        float eps, float* dx, float* dweight, float* dbias, float* workspace) {
   if (C == 0) return;
   const Descriptors& d = descriptors_for(N, C, inner);
-
   XMKD_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(), kMode, &kOne, &kZero, &kOne, &kZero, d.x, x, d.x,
                                                    dy, d.x, dx, d.channels, weight, or_scratch(dweight, workspace),
                                                    or_scratch(dbias, workspace + C),
