@@ -49,12 +49,12 @@ using testing::random_distinct;
 using testing::random_normal;
 using testing::Tolerance;
 
-constexpr Tolerance kExact{0.0, 0.0};
-constexpr Tolerance kDoubleSum{1e-6, 1e-6};
-constexpr Tolerance kBatchNorm{1e-5, 1e-5};
+using testing::kBatchNorm;
+using testing::kDoubleSum;
+using testing::kExact;
+using testing::kGemm;
+using testing::kTranscendental;
 constexpr Tolerance kCudnnBatchNorm{1e-4, 1e-4};
-constexpr Tolerance kTranscendental{1e-6, 1e-5};
-constexpr Tolerance kGemm{1e-4, 1e-5};
 
 using BatchNormBackend = cuda::BatchNormBackend;
 using Inputs = std::vector<Tensor>;

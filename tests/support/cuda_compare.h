@@ -19,6 +19,14 @@ struct Tolerance {
   double atol = 0.0, rtol = 0.0;
 };
 
+// The tolerances most comparisons use, by what differs between the backends (docs/testing.md,
+// "CUDA against the CPU" gives the reasons).
+constexpr Tolerance kExact{0.0, 0.0};               // one rounded expression per element, same order
+constexpr Tolerance kDoubleSum{1e-6, 1e-6};         // double sums in another order
+constexpr Tolerance kTranscendental{1e-6, 1e-5};    // expf/logf: 2 ulp on CUDA, 1 on the CPU
+constexpr Tolerance kBatchNorm{1e-5, 1e-5};         // an ulp of the mean or invstd times |x̂|
+constexpr Tolerance kGemm{1e-4, 1e-5};              // K <= 65 products in another order
+
 struct OpInput {
   Tensor value;       // on the CPU
   bool grad = true;   // a leaf that requires grad (float32 only)
