@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,11 @@ double non_negative(const io::ConfigNode& config, const std::string& key, double
 }
 
 // The labelled positions as rows: student (R, C) (differentiable), teacher (R, C) (detached),
-// labels (R) int64 on the logits' device.
+// labels (R) int64 on the logits' device, checked on the host once.
 struct Rows {
-  Tensor student, teacher, labels;
-  int64_t count() const { return labels.dim(0); }
+  Tensor student, teacher;
+  std::optional<CheckedIndex> labels;
+  int64_t count() const { return labels->tensor().dim(0); }
 };
 
 Rows labelled_rows(const Tensor& student, const Tensor& teacher, const Tensor& labels, int64_t ignore_index) {
@@ -57,14 +59,16 @@ Rows labelled_rows(const Tensor& student, const Tensor& teacher, const Tensor& l
   }
   const Device device = student.device();
   const int64_t R = static_cast<int64_t>(kept.size());
+  // The labels are read on the host once, here (the rows kept depend on them); the row index and
+  // the labels are checked there too, so the row ops below read nothing back from the device.
   Rows rows;
   rows.student = to_rows(student);
   rows.teacher = to_rows(teacher.detach());
-  rows.labels = Tensor::from_vector(kept, {R}, device);
+  rows.labels.emplace(kept, student.dim(1), device, "distillation: label");
   if (R != static_cast<int64_t>(all.size())) {
-    const Tensor index_tensor = Tensor::from_vector(index, {R}, device);
-    rows.student = select_rows(rows.student, index_tensor);
-    rows.teacher = select_rows(rows.teacher, index_tensor);
+    const CheckedIndex rows_index(index, static_cast<int64_t>(all.size()), device, "distillation: labelled row");
+    rows.student = select_rows(rows.student, rows_index);
+    rows.teacher = select_rows(rows.teacher, rows_index);
   }
   return rows;
 }
@@ -169,10 +173,10 @@ LossTerms Distiller::loss(const Tensor& student, const Tensor& teacher, const Te
       const Tensor st = tempered(s, T), tt = tempered(t, T);
       // Binary (target, non-target) distribution as 2-class logits: [z_y, log Σ_{j≠y} exp z_j].
       auto binary = [&](const Tensor& z) {
-        return concat_channels({gather_labels(z, rows.labels), logsumexp_rows(add_at_labels(z, rows.labels, -kTargetMask))});
+        return concat_channels({gather_labels(z, *rows.labels), logsumexp_rows(add_at_labels(z, *rows.labels, -kTargetMask))});
       };
       tckd = scale(kl_div_logits(binary(st), binary(tt)), static_cast<float>(T * T));
-      nckd = scale(kl_div_logits(add_at_labels(st, rows.labels, -kTargetMask), add_at_labels(tt, rows.labels, -kTargetMask)),
+      nckd = scale(kl_div_logits(add_at_labels(st, *rows.labels, -kTargetMask), add_at_labels(tt, *rows.labels, -kTargetMask)),
                    static_cast<float>(T * T));
     }
     const double epoch = progress.fraction() * static_cast<double>(progress.epochs);

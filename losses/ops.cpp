@@ -68,10 +68,10 @@ Tensor to_rows(const Tensor& x) {
   return rows;
 }
 
-Tensor select_rows(const Tensor& x, const Tensor& index) {
-  const char* op = "select_rows";
-  check_rows(op, "x", x);
-  check_indices(op, "index", index, -1, x.dim(0), x);
+namespace {
+
+// The ops on an index already checked (by check_indices or a CheckedIndex).
+Tensor select_rows_checked(const char* op, const Tensor& x, const Tensor& index) {
   const int64_t C = x.dim(1), K = index.dim(0);
   Tensor y = Tensor::empty({K, C}, DType::Float32, x.device());
   XMKD_DISPATCH(x.device(), gather_rows, x.data<float>(), C, index.data<int64_t>(), K, y.data<float>());
@@ -85,10 +85,7 @@ Tensor select_rows(const Tensor& x, const Tensor& index) {
   return y;
 }
 
-Tensor add_at_labels(const Tensor& x, const Tensor& labels, float value) {
-  const char* op = "add_at_labels";
-  check_rows(op, "x", x);
-  check_indices(op, "labels", labels, x.dim(0), x.dim(1), x);
+Tensor add_at_labels_checked(const char* op, const Tensor& x, const Tensor& labels, float value) {
   Tensor y = Tensor::empty_like(x);
   XMKD_DISPATCH(x.device(), add_at_labels_forward, x.data<float>(), labels.data<int64_t>(), x.dim(0), x.dim(1), value,
                 y.data<float>());
@@ -96,10 +93,7 @@ Tensor add_at_labels(const Tensor& x, const Tensor& labels, float value) {
   return y;
 }
 
-Tensor gather_labels(const Tensor& x, const Tensor& labels) {
-  const char* op = "gather_labels";
-  check_rows(op, "x", x);
-  check_indices(op, "labels", labels, x.dim(0), x.dim(1), x);
+Tensor gather_labels_checked(const char* op, const Tensor& x, const Tensor& labels) {
   const int64_t R = x.dim(0), C = x.dim(1);
   Tensor y = Tensor::empty({R, 1}, DType::Float32, x.device());
   XMKD_DISPATCH(x.device(), gather_labels_forward, x.data<float>(), labels.data<int64_t>(), R, C, y.data<float>());
@@ -111,6 +105,61 @@ Tensor gather_labels(const Tensor& x, const Tensor& labels) {
     return GradList{dx};
   });
   return y;
+}
+
+// A CheckedIndex used on x: on its device, of the expected length, its bound within `limit`.
+void check_checked(const char* op, const char* arg, const CheckedIndex& index, int64_t expected_size, int64_t limit,
+                   const Tensor& x) {
+  check_same_device(op, x, index.tensor());
+  XMKD_CHECK(expected_size < 0 || index.tensor().dim(0) == expected_size, op, ": '", arg, "' of shape ",
+             shape_str(index.tensor().shape()), " does not match x of shape ", shape_str(x.shape()));
+  XMKD_CHECK(index.bound() <= limit, op, ": '", arg, "' was checked against [0, ", index.bound(),
+             ") but x of shape ", shape_str(x.shape()), " has only ", limit);
+}
+
+}  // namespace
+
+CheckedIndex::CheckedIndex(const std::vector<int64_t>& values, int64_t bound, Device device, const std::string& what)
+    : bound_(bound) {
+  for (size_t k = 0; k < values.size(); ++k)
+    XMKD_CHECK(values[k] >= 0 && values[k] < bound, what, "[", k, "] = ", values[k], " is outside [0, ", bound, ")");
+  tensor_ = Tensor::from_vector(values, {static_cast<int64_t>(values.size())}, device);
+}
+
+Tensor select_rows(const Tensor& x, const Tensor& index) {
+  check_rows("select_rows", "x", x);
+  check_indices("select_rows", "index", index, -1, x.dim(0), x);
+  return select_rows_checked("select_rows", x, index);
+}
+
+Tensor select_rows(const Tensor& x, const CheckedIndex& index) {
+  check_rows("select_rows", "x", x);
+  check_checked("select_rows", "index", index, -1, x.dim(0), x);
+  return select_rows_checked("select_rows", x, index.tensor());
+}
+
+Tensor add_at_labels(const Tensor& x, const Tensor& labels, float value) {
+  check_rows("add_at_labels", "x", x);
+  check_indices("add_at_labels", "labels", labels, x.dim(0), x.dim(1), x);
+  return add_at_labels_checked("add_at_labels", x, labels, value);
+}
+
+Tensor add_at_labels(const Tensor& x, const CheckedIndex& labels, float value) {
+  check_rows("add_at_labels", "x", x);
+  check_checked("add_at_labels", "labels", labels, x.dim(0), x.dim(1), x);
+  return add_at_labels_checked("add_at_labels", x, labels.tensor(), value);
+}
+
+Tensor gather_labels(const Tensor& x, const Tensor& labels) {
+  check_rows("gather_labels", "x", x);
+  check_indices("gather_labels", "labels", labels, x.dim(0), x.dim(1), x);
+  return gather_labels_checked("gather_labels", x, labels);
+}
+
+Tensor gather_labels(const Tensor& x, const CheckedIndex& labels) {
+  check_rows("gather_labels", "x", x);
+  check_checked("gather_labels", "labels", labels, x.dim(0), x.dim(1), x);
+  return gather_labels_checked("gather_labels", x, labels.tensor());
 }
 
 Tensor logsumexp_rows(const Tensor& x) {

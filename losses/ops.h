@@ -15,13 +15,32 @@ Tensor zscore(const Tensor& x, float eps = 1e-7f);
 // (n, d2, ...) order. A 2-D (N, C) tensor is returned unchanged.
 Tensor to_rows(const Tensor& x);
 
+// An int64 index vector whose values the host checked to lie in [0, bound) when it was made:
+// the ops below take it as it is, where their Tensor forms copy the index back to the host to
+// check it (a device round trip on CUDA).
+class CheckedIndex {
+ public:
+  // Checks `values` against [0, bound) (the error names `what`, the position and the value) and
+  // uploads them to `device` once.
+  CheckedIndex(const std::vector<int64_t>& values, int64_t bound, Device device, const std::string& what);
+  const Tensor& tensor() const { return tensor_; }
+  int64_t bound() const { return bound_; }
+
+ private:
+  Tensor tensor_;
+  int64_t bound_;
+};
+
 // x: (R, C)  index: (K) int64 in [0, R)  ->  (K, C) = x[index]. Backward scatter-adds.
 Tensor select_rows(const Tensor& x, const Tensor& index);
+Tensor select_rows(const Tensor& x, const CheckedIndex& index);
 
 // x: (R, C)  labels: (R)  ->  x + value · onehot(labels) (gradient passes through unchanged).
 Tensor add_at_labels(const Tensor& x, const Tensor& labels, float value);
+Tensor add_at_labels(const Tensor& x, const CheckedIndex& labels, float value);
 // x: (R, C)  labels: (R)  ->  (R, 1) = x[r, labels[r]].
 Tensor gather_labels(const Tensor& x, const Tensor& labels);
+Tensor gather_labels(const Tensor& x, const CheckedIndex& labels);
 // x: (R, C)  ->  (R, 1) = log Σ_c exp(x[r, c]).
 Tensor logsumexp_rows(const Tensor& x);
 

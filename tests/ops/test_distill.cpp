@@ -115,6 +115,28 @@ TEST(DistillOps, LabelOpsGradients) {
       [&] { losses::gather_labels(random_normal({3, 2}, gen), labels); }, "gather_labels", "outside [0, 2)");
 }
 
+// A CheckedIndex is checked once, on the host, when it is made; the row ops then give what their
+// Tensor forms give, and refuse an index checked against a larger bound than x has.
+TEST(DistillOps, CheckedIndexIsCheckedOnceAndGivesTheSameRows) {
+  Generator gen(71);
+  const Tensor x = random_normal({5, 4}, gen);
+  const std::vector<int64_t> labels = {1, 0, 3, 3, 2};
+  const losses::CheckedIndex checked(labels, 4, Device::CPU, "test: label");
+  const Tensor plain = Tensor::from_vector(labels, {5});
+  EXPECT_EQ(losses::gather_labels(x, checked).to_vector<float>(), losses::gather_labels(x, plain).to_vector<float>());
+  EXPECT_EQ(losses::add_at_labels(x, checked, -2.0f).to_vector<float>(),
+            losses::add_at_labels(x, plain, -2.0f).to_vector<float>());
+  const losses::CheckedIndex rows({4, 0, 4}, 5, Device::CPU, "test: row");
+  EXPECT_EQ(losses::select_rows(x, rows).to_vector<float>(),
+            losses::select_rows(x, Tensor::from_vector(std::vector<int64_t>{4, 0, 4}, {3})).to_vector<float>());
+
+  std::string message = testing::error_message([] { losses::CheckedIndex({0, 4}, 4, Device::CPU, "test: label"); });
+  EXPECT_TRUE(testing::contains(message, "test: label[1] = 4 is outside [0, 4)")) << message;
+  message = testing::error_message([&] { losses::gather_labels(random_normal({5, 3}, gen), checked); });
+  EXPECT_TRUE(testing::contains(message, "checked against [0, 4)")) << message;
+  EXPECT_TRUE(testing::contains(message, "has only 3")) << message;
+}
+
 TEST(DistillOps, SigmoidAndReciprocalGradients) {
   Generator gen(15);
   expect_gradients_match([](const std::vector<Tensor>& v) { return losses::sigmoid(v[0]); },
