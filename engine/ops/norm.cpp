@@ -36,13 +36,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   // Scratch for results a backend computes whether or not they are wanted (kernels/defs/norm.def).
   int64_t workspace_floats = 0;
   XMKD_DISPATCH(x.device(), batchnorm_workspace, C, &workspace_floats);
-  Tensor workspace = training ? Tensor::empty({workspace_floats}, DType::Float32, x.device()) : Tensor();
+  Tensor workspace = training && workspace_floats > 0 ? Tensor::empty({workspace_floats}, DType::Float32, x.device())
+                                                      : Tensor();
   Tensor save_mean = Tensor::empty({C}, DType::Float32, x.device());
   Tensor save_invstd = Tensor::empty({C}, DType::Float32, x.device());
   if (training) {
     XMKD_DISPATCH(x.device(), batchnorm_forward_training, N, C, inner, x.data<float>(), weight.data<float>(),
                   bias.data<float>(), data_or_null(running_mean), data_or_null(running_var), momentum, eps,
-                  y.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), workspace.data<float>());
+                  y.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), data_or_null(workspace));
   } else {
     XMKD_DISPATCH(x.device(), batchnorm_forward_inference, N, C, inner, x.data<float>(), weight.data<float>(),
                   bias.data<float>(), running_mean.data<float>(), running_var.data<float>(), eps, y.data<float>(),
@@ -54,13 +55,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   Tensor saved_x = need_w || (training && need_x) ? x.detach() : Tensor();
   Tensor saved_w = need_x ? weight.detach() : Tensor();
   record("batch_norm", y, {x, weight, bias}, [=](const Tensor& g) {
-    Tensor scratch = Tensor::empty({workspace_floats}, DType::Float32, g.device());
+    Tensor scratch = workspace_floats > 0 ? Tensor::empty({workspace_floats}, DType::Float32, g.device()) : Tensor();
     Tensor gx = need_x ? Tensor::empty_like(g) : Tensor();
     Tensor gw = need_w ? Tensor::empty({C}, DType::Float32, g.device()) : Tensor();
     Tensor gb = need_b ? Tensor::empty({C}, DType::Float32, g.device()) : Tensor();
     XMKD_DISPATCH(g.device(), batchnorm_backward, N, C, inner, training, data_or_null(saved_x), g.data<float>(),
                   data_or_null(saved_w), save_mean.data<float>(), save_invstd.data<float>(), eps, data_or_null(gx),
-                  data_or_null(gw), data_or_null(gb), scratch.data<float>());
+                  data_or_null(gw), data_or_null(gb), data_or_null(scratch));
     return GradList{gx, gw, gb};
   });
   return y;
