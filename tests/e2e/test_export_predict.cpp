@@ -377,7 +377,7 @@ TEST_F(ExportPredict, DepthModelRefusesEightBitImagesUnlessScaled) {
 
   DeployedModel rgb = load_deployed(path("rgb.safetensors"), make_tiny);
   message = error_message([&] { read_model_input(rgb, write_image8("colour.png", 3), 0.04f); });
-  EXPECT_TRUE(contains(message, "depth scale applies to a depth model")) << message;
+  EXPECT_TRUE(contains(message, "--depth-scale) applies to a depth model")) << message;
   EXPECT_TRUE(contains(message, "'rgb'")) << message;
 }
 

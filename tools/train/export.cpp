@@ -189,9 +189,10 @@ Tensor read_model_input(const DeployedModel& model, const std::string& path, flo
   // An encoded depth network reads the sensor's one-channel depth map and encodes it itself.
   const int64_t channels = model.depth_encoding.identity() ? model.channels : 1;
   const bool depth = model.modality == "depth";
-  XMKD_CHECK(depth_scale >= 0 && std::isfinite(depth_scale), "predict: the depth scale must be a positive number of metres per level, got ", depth_scale);
-  XMKD_CHECK(depth_scale == 0 || depth, "predict: a depth scale applies to a depth model, but ", model.file,
-             " reads modality '", model.modality, "'");
+  XMKD_CHECK(depth_scale >= 0 && std::isfinite(depth_scale),
+             "predict: the depth scale (--depth-scale) must be a positive number of metres per level, got ", depth_scale);
+  XMKD_CHECK(depth_scale == 0 || depth, "predict: a depth scale (--depth-scale) applies to a depth model, but ",
+             model.file, " reads modality '", model.modality, "'");
   const data::ImageHeader header = data::read_image_header(path);
   XMKD_CHECK(data::channels_compatible(header.channels, channels), path, ": the image has ", header.channels,
              " channel(s) but the model ", model.file, " expects ", channels, " (modality '", model.modality, "')");

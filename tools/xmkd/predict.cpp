@@ -136,8 +136,6 @@ void run(const PredictOptions& o) {
   const bool segmentation = model.task == data::Task::Segmentation;
   XMKD_CHECK(!segmentation || !o.out.empty(), "predict: ", o.model,
              " is a segmentation model: give --out FILE.png for one image's mask, or --out FOLDER for several");
-  XMKD_CHECK(o.depth_scale == 0 || model.modality == "depth", "predict: --depth-scale applies to a depth model, but ",
-             o.model, " reads modality '", model.modality, "'");
   const std::vector<std::string> inputs = train::collect_inputs(o.inputs);
   const std::vector<std::string> masks = segmentation ? mask_paths(o, inputs) : std::vector<std::string>{};
 
