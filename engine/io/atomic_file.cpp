@@ -37,4 +37,10 @@ void AtomicFile::commit() {
   }
 }
 
+void write_text_atomically(const std::string& path, const std::string& text) {
+  AtomicFile file(path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
 }  // namespace xmkd::io

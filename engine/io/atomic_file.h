@@ -23,4 +23,7 @@ class AtomicFile {
   std::FILE* file_ = nullptr;
 };
 
+// Replaces `path` with `text` through an AtomicFile: the old file or the new one, never half.
+void write_text_atomically(const std::string& path, const std::string& text);
+
 }  // namespace xmkd::io

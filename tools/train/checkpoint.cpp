@@ -118,13 +118,7 @@ void truncate_metrics(const RunFiles& files, int64_t epochs_done) {
     const json entry = json::parse(line, nullptr, false);
     if (!entry.is_discarded() && entry.value("epoch", int64_t{0}) <= epochs_done) kept += line + "\n";
   }
-  write_text_atomically(files.metrics(), kept);
-}
-
-void write_text_atomically(const std::string& path, const std::string& text) {
-  io::AtomicFile file(path);
-  file.write(text.data(), text.size());
-  file.commit();
+  io::write_text_atomically(files.metrics(), kept);
 }
 
 }  // namespace xmkd::train

@@ -65,7 +65,4 @@ void write_best(const RunFiles& files, models::Method& method, const models::Met
 void append_metrics(const RunFiles& files, const nlohmann::json& line);
 void truncate_metrics(const RunFiles& files, int64_t epochs_done);
 
-// Replaces `path` with `text` atomically (a crash leaves the old file or the new one).
-void write_text_atomically(const std::string& path, const std::string& text);
-
 }  // namespace xmkd::train

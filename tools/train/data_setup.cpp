@@ -284,22 +284,22 @@ void setup_augmentation(const io::ConfigNode& node, const models::MethodDataNeed
                      geometry.scale_max != 1.0f;
   if (moves) steps.push_back(data::geometric(geometry));
 
-  auto modality = [&](const std::string& name) { return setup.info.modality_index(name); };
   io::ConfigNode jitter_node = node.child("color_jitter");
   data::ColorJitterOptions jitter;
   jitter.brightness = static_cast<float>(jitter_node.get_float("brightness", 0.0));
   jitter.contrast = static_cast<float>(jitter_node.get_float("contrast", 0.0));
   jitter.saturation = static_cast<float>(jitter_node.get_float("saturation", 0.0));
   if (jitter.brightness > 0 || jitter.contrast > 0 || jitter.saturation > 0) {
-    if (modality("rgb") < 0) jitter_node.fail("brightness", "colour jitter needs a modality named 'rgb'");
-    steps.push_back(data::color_jitter(modality("rgb"), jitter));
+    const int64_t rgb = setup.info.modality_index("rgb");
+    if (rgb < 0) jitter_node.fail("brightness", "colour jitter needs a modality named 'rgb'");
+    steps.push_back(data::color_jitter(rgb, jitter));
   }
   io::ConfigNode noise_node = node.child("depth_noise");
   data::DepthNoiseOptions noise;
   noise.noise_std = static_cast<float>(noise_node.get_float("noise_std", 0.0));
   noise.drop_prob = static_cast<float>(noise_node.get_float("drop_prob", 0.0));
-  if ((noise.noise_std > 0 || noise.drop_prob > 0) && modality("depth") >= 0)
-    steps.push_back(data::depth_noise(modality("depth"), noise));
+  const int64_t depth = setup.info.modality_index("depth");
+  if ((noise.noise_std > 0 || noise.drop_prob > 0) && depth >= 0) steps.push_back(data::depth_noise(depth, noise));
 
   steps.push_back(input_transform(setup));
   setup.train_transform = data::compose(std::move(steps));

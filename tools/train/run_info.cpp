@@ -94,10 +94,7 @@ void write_run_info(const std::string& run_dir, const RunInfo& info) {
                    {"num_classes", info.num_classes},
                    {"class_names", info.class_names},
                    {"modalities", modalities}};
-  std::string text = document.dump(2) + "\n";
-  io::AtomicFile file(run_dir + "/dataset.json");
-  file.write(text.data(), text.size());
-  file.commit();
+  io::write_text_atomically(run_dir + "/dataset.json", document.dump(2) + "\n");
 }
 
 std::map<std::string, std::string> deploy_metadata(const RunInfo& info, int64_t m, const models::DeploySpec& spec) {

@@ -10,6 +10,7 @@
 
 #include "data/loader.h"
 #include "engine/autograd.h"
+#include "engine/io/atomic_file.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/backends.h"
@@ -50,10 +51,6 @@ uint64_t step_seed(uint64_t seed, int64_t epoch, int64_t step) {
   uint64_t h = mix64(seed + 0x5851f42d4c957f2dULL);
   h = mix64(h ^ (static_cast<uint64_t>(epoch) + kGoldenGamma));
   return mix64(h ^ (static_cast<uint64_t>(step) + 0x632be59bd9b4e019ULL));
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 std::string file_stem(const std::string& path) {
@@ -144,7 +141,9 @@ struct Trainer::State {
       progress.step_in_epoch = step + 1;
       samples += batch.size();
       *train_seconds = seconds_since(t0);
-      bar.update(step + 1, {{"loss", progress.partial.means()[0].second}}, static_cast<double>(samples) / std::max(*train_seconds, 1e-9));
+      // "loss" is the partial sums' first entry.
+      const double mean_loss = progress.partial.sums.front().second / static_cast<double>(progress.partial.steps);
+      bar.update(step + 1, {{"loss", mean_loss}}, static_cast<double>(samples) / std::max(*train_seconds, 1e-9));
       if (interrupt().load()) return false;
     }
     *train_seconds = seconds_since(t0);
@@ -183,6 +182,7 @@ struct Trainer::State {
     // Whole epochs (training and validation) timed in this session, for the run's ETA.
     double timed_seconds = 0;
     int64_t timed_epochs = 0;
+    auto mean_epoch_seconds = [&] { return timed_epochs > 0 ? timed_seconds / static_cast<double>(timed_epochs) : 0.0; };
     for (int64_t epoch = progress.epochs_done; epoch < epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
       const bool whole_epoch = progress.step_in_epoch == 0;
@@ -190,7 +190,7 @@ struct Trainer::State {
       const double lr = schedule.lr(schedule.per_step ? epoch * steps : epoch);   // at the epoch's first step
       ProgressBar bar(str_cat("epoch ", epoch + 1, "/", epochs), steps, interactive, options.progress_seconds);
       const int64_t later_epochs = epochs - epoch - 1;
-      bar.set_run(later_epochs, timed_epochs > 0 ? timed_seconds / static_cast<double>(timed_epochs) : 0.0);
+      bar.set_run(later_epochs, mean_epoch_seconds());
       double train_seconds = 0;
       int64_t samples = 0;
       if (!train_epoch(epoch, bar, samples, &train_seconds)) {
@@ -219,7 +219,7 @@ struct Trainer::State {
                              100.0 * it.value()[selection_metric(data.info.task)].get<double>());
       summary += ", " + format_duration(epoch_seconds);
       if (later_epochs > 0 && timed_epochs > 0)
-        summary += ", run eta " + format_duration(static_cast<double>(later_epochs) * timed_seconds / static_cast<double>(timed_epochs));
+        summary += ", run eta " + format_duration(static_cast<double>(later_epochs) * mean_epoch_seconds());
       bar.finish(summary);
 
       progress.epochs_done = epoch + 1;
@@ -237,7 +237,7 @@ struct Trainer::State {
       }
     }
     const json evaluation = evaluate_best_checkpoints(*method, run_dir, *test_loader, data.info, "test");
-    write_text_atomically(files.eval(), evaluation.dump(2) + "\n");
+    io::write_text_atomically(files.eval(), evaluation.dump(2) + "\n");
     if (options.print_evaluation) print_evaluation(evaluation);
     return TrainStatus::Finished;
   }
@@ -331,9 +331,9 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
     XMKD_CHECK(!fs::exists(s.files.last()), s.run_dir, " already holds a run (", s.files.last(),
                "); continue it with `xmkd train --resume ", s.run_dir, "` or choose another directory (--out or run.dir)");
     fs::create_directories(s.run_dir);
-    write_text_atomically(s.files.config(), s.config.resolved().dump(2) + "\n");
+    io::write_text_atomically(s.files.config(), s.config.resolved().dump(2) + "\n");
     write_run_info(s.run_dir, s.data.info);
-    write_text_atomically(s.files.metrics(), "");
+    io::write_text_atomically(s.files.metrics(), "");
   } else {
     s.progress = load_last(s.files, *s.method, *s.optimizer);
     truncate_metrics(s.files, s.progress.epochs_done);
@@ -388,7 +388,7 @@ json evaluate_run(const std::string& run_dir, const std::string& split, const st
       (make_method ? make_method : MethodFactory(models::make_method))(root.child("method"), info.context(loader.device));
   method->to(loader.device);
   const json evaluation = evaluate_best_checkpoints(*method, run_dir, split_loader, info, split);
-  write_text_atomically(split == "test" ? files.eval() : run_dir + "/eval_val.json", evaluation.dump(2) + "\n");
+  io::write_text_atomically(split == "test" ? files.eval() : run_dir + "/eval_val.json", evaluation.dump(2) + "\n");
   return evaluation;
 }
 

@@ -47,6 +47,10 @@ class ProgressBar {
 };
 
 bool stderr_is_terminal();
+// Seconds of the steady clock since t0.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // RUN/metrics.jsonl -> a ~1000x420 PNG: training loss (total and parts) per epoch on the left,
 // the validation metric (weighted_f1 or miou, x100 as the console prints it) of every output per

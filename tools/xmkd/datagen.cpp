@@ -10,6 +10,7 @@
 #include "data/synthetic.h"
 #include "data/synthetic_scene.h"
 #include "tools/train/canvas.h"
+#include "tools/train/ui.h"
 #include "tools/xmkd/commands.h"
 
 namespace xmkd::cli {
@@ -26,10 +27,6 @@ struct DatagenOptions {
   int64_t grid_per_class = 2;
   bool bench = false;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 using train::Rgb;
 
@@ -112,7 +109,7 @@ void run(const DatagenOptions& o) {
     const auto start = std::chrono::steady_clock::now();
     int64_t checksum = 0;
     for (int64_t i = 0; i < options.count; ++i) checksum += dataset->get(i).label_maps[0].data<int64_t>()[0];
-    const double t = seconds_since(start);
+    const double t = train::seconds_since(start);
     std::printf("generated %lld samples of %lldx%lld in memory in %.3f s, one thread: %.0f samples/s, %.3f ms each "
                 "(checksum %lld)\n",
                 static_cast<long long>(options.count), static_cast<long long>(o.size), static_cast<long long>(o.size),
@@ -121,7 +118,7 @@ void run(const DatagenOptions& o) {
   if (!o.out.empty()) {
     const auto start = std::chrono::steady_clock::now();
     data::write_synthetic(options, o.out);
-    const double t = seconds_since(start);
+    const double t = train::seconds_since(start);
     std::printf("wrote %lld %s samples of %lldx%lld (seed %llu) to %s in %.2f s (%.0f samples/s)\n",
                 static_cast<long long>(options.count), o.task.c_str(), static_cast<long long>(o.size),
                 static_cast<long long>(o.size), static_cast<unsigned long long>(o.seed), o.out.c_str(), t,

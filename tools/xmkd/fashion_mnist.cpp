@@ -15,6 +15,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
 #include "models/resnet18.h"
+#include "tools/train/ui.h"
 #include "tools/xmkd/commands.h"
 
 namespace xmkd::cli {
@@ -29,10 +30,6 @@ struct FashionMnistOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 double evaluate(models::ResNet18& model, data::DataLoader& loader) {
   NoGradGuard no_grad;
@@ -99,11 +96,11 @@ void run(const FashionMnistOptions& o) {
     }
     accuracy = evaluate(model, test_loader);
     std::printf("epoch %d: train loss %.4f, test accuracy %.2f%%, %.0f s elapsed\n", epoch + 1, loss_sum / batches,
-                100.0 * accuracy, seconds_since(start));
+                100.0 * accuracy, train::seconds_since(start));
     std::fflush(stdout);
   }
   std::printf("{\"impl\":\"xmkd\",\"task\":\"fashion-mnist\",\"epochs\":%d,\"test_accuracy\":%.4f,\"seconds\":%.1f}\n",
-              o.epochs, accuracy, seconds_since(start));
+              o.epochs, accuracy, train::seconds_since(start));
 }
 
 }  // namespace
