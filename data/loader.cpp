@@ -61,7 +61,9 @@ bool paired_streams(const LoaderOptions& o) { return !(o.shuffle && o.independen
 // when `stop` is raised half way.
 bool load_rows(const Dataset& dataset, const LoaderOptions& o, const std::vector<std::vector<int64_t>>& orders,
                int64_t epoch, const std::atomic<bool>& stop, int64_t b, std::vector<std::vector<Row>>& rows) {
-  const int64_t N = dataset.size(), begin = b * o.batch_size, end = std::min(N, begin + o.batch_size);
+  // Batch b of shard r is the r-th slice of B positions of the b-th global batch of shards·B.
+  const int64_t N = dataset.size(), begin = (b * o.shards + o.shard) * o.batch_size;
+  const int64_t end = std::min(N, begin + o.batch_size);
   rows.assign(orders.size(), {});
   for (size_t stream = 0; stream < orders.size(); ++stream) {
     for (int64_t p = begin; p < end; ++p) {
@@ -322,6 +324,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
   XMKD_CHECK(dataset_->size() > 0, "DataLoader: the dataset is empty (", dataset_->describe(), ")");
   XMKD_CHECK(!dataset_->modalities().empty(), "DataLoader: the dataset has no modalities (", dataset_->describe(), ")");
   XMKD_CHECK(options_.batch_size > 0, "DataLoader: batch_size must be > 0, got ", options_.batch_size);
+  XMKD_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards, "DataLoader: shard ",
+             options_.shard, " of ", options_.shards, " does not exist");
   XMKD_CHECK(options_.workers >= 0, "DataLoader: workers must be >= 0, got ", options_.workers);
   XMKD_CHECK(options_.prefetch >= 1, "DataLoader: prefetch must be >= 1, got ", options_.prefetch);
   XMKD_CHECK(options_.device == Device::CPU || cuda_available(),
@@ -333,8 +337,10 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
 DataLoader::~DataLoader() { state_->stop_workers(); }
 
 int64_t DataLoader::batches_per_epoch() const {
-  const int64_t N = dataset_->size(), B = options_.batch_size;
-  return options_.drop_last ? N / B : (N + B - 1) / B;
+  const int64_t N = dataset_->size(), B = options_.batch_size, global = B * options_.shards;
+  if (options_.drop_last) return N / global;
+  const int64_t first = options_.shard * B;   // this shard's first position in each global batch
+  return N > first ? (N - first + global - 1) / global : 0;
 }
 
 void DataLoader::start_epoch(int64_t epoch) {

@@ -21,6 +21,12 @@ struct LoaderOptions {
   int workers = 2;            // 0: load in the calling thread
   int prefetch = 4;           // batches built or ready ahead of the consumer (at least one per worker)
   uint64_t seed = 0;
+  // Data-parallel sharding: the epoch's order is cut into global batches of shards·batch_size
+  // positions, and this loader's batch b is slice `shard` of global batch b. So `shards` loaders
+  // with batch B together see exactly the batches of one loader with batch shards·B (the same
+  // samples, transformed with the same Generators). With drop_last every shard has
+  // N / (shards·B) batches; without, a shard's count is that of the global batches reaching it.
+  int64_t shard = 0, shards = 1;
   Device device = Device::CPU;
   std::shared_ptr<Transform> transform;   // may be null
 };

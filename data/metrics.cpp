@@ -38,6 +38,12 @@ void ConfusionMatrix::add(const Tensor& predictions, const Tensor& labels, int64
     if (truth[i] != ignore_index) ++counts_[truth[i] * classes_ + pred[i]];
 }
 
+void ConfusionMatrix::set_counts(std::vector<int64_t> counts) {
+  XMKD_CHECK(counts.size() == counts_.size(), "ConfusionMatrix::set_counts: ", counts.size(), " counts for ", classes_,
+             " classes (expected ", counts_.size(), ")");
+  counts_ = std::move(counts);
+}
+
 int64_t ConfusionMatrix::total() const {
   int64_t sum = 0;
   for (int64_t v : counts_) sum += v;

@@ -26,6 +26,9 @@ class ConfusionMatrix {
   int64_t num_classes() const { return classes_; }
   int64_t at(int64_t label, int64_t prediction) const { return counts_[label * classes_ + prediction]; }
   int64_t total() const;
+  // The counts, label-major (label·C + prediction): what data-parallel evaluation sums over the ranks.
+  const std::vector<int64_t>& counts() const { return counts_; }
+  void set_counts(std::vector<int64_t> counts);   // num_classes² values
 
   double accuracy() const;
   double macro_f1() const;

@@ -9,6 +9,7 @@ namespace xmkd {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local LeafGradHook g_leaf_grad_hook;
 
 bool uniquely_owned(const Tensor& t) {
   return t.impl().use_count() == 1 && t.impl()->storage.use_count() == 1;
@@ -24,6 +25,11 @@ void accumulate(Tensor& acc, Tensor g) {
   XMKD_DISPATCH(acc.device(), axpy, acc.numel(), 1.0f, g.data<float>(), acc.data<float>());
 }
 }  // namespace
+
+LeafGradHookGuard::LeafGradHookGuard(LeafGradHook hook) : previous_(std::move(g_leaf_grad_hook)) {
+  g_leaf_grad_hook = std::move(hook);
+}
+LeafGradHookGuard::~LeafGradHookGuard() { g_leaf_grad_hook = std::move(previous_); }
 
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
@@ -91,6 +97,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     Tensor acc = root.grad();
     accumulate(acc, seed.clone());
     const_cast<Tensor&>(root).set_grad(acc);
+    if (g_leaf_grad_hook) g_leaf_grad_hook(root.impl().get());
     return;
   }
 
@@ -111,12 +118,28 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
   }
 
+  // With a LeafGradHook: how many edges of the nodes still to visit lead to each leaf.
+  std::unordered_map<TensorImpl*, size_t> leaf_edges_left;
+  const bool report_leaves = static_cast<bool>(g_leaf_grad_hook);
+  if (report_leaves)
+    for (const auto& node : order)
+      for (const Edge& e : node->edges())
+        if (e.leaf && e.leaf->requires_grad) leaf_edges_left[e.leaf.get()] += 1;
+  auto visited = [&](const Node& node) {
+    if (!report_leaves) return;
+    for (const Edge& e : node.edges())
+      if (e.leaf && e.leaf->requires_grad && --leaf_edges_left[e.leaf.get()] == 0) g_leaf_grad_hook(e.leaf.get());
+  };
+
   std::unordered_map<Node*, Tensor> pending;
   pending[root.grad_fn().get()] = seed;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = it->get();
     auto found = pending.find(node);
-    if (found == pending.end()) continue;   // no gradient flows here
+    if (found == pending.end()) {   // no gradient flows here
+      visited(*node);
+      continue;
+    }
     Tensor g = std::move(found->second);
     pending.erase(found);
     GradList grads = node->apply(g);
@@ -133,6 +156,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         accumulate(leaf_grad, std::move(gi));
       }
     }
+    visited(*node);
     if (!retain_graph) node->release();
   }
 }

@@ -69,4 +69,22 @@ void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, B
 // The engine behind Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 
+// Called by backward, on its thread, once per leaf reached from the root as soon as that leaf's
+// gradient for this backward is complete: every node with an edge to the leaf has run (or
+// received no gradient). The leaf's grad holds the accumulated value then. Leaves are reported
+// in the order backward completes them; what the data-parallel gradient all-reduce starts its
+// buckets on (engine/distributed.h).
+using LeafGradHook = std::function<void(TensorImpl* leaf)>;
+// Installs a hook for the backward passes run on this thread within its scope.
+class LeafGradHookGuard {
+ public:
+  explicit LeafGradHookGuard(LeafGradHook hook);
+  ~LeafGradHookGuard();
+  LeafGradHookGuard(const LeafGradHookGuard&) = delete;
+  LeafGradHookGuard& operator=(const LeafGradHookGuard&) = delete;
+
+ private:
+  LeafGradHook previous_;
+};
+
 }  // namespace xmkd

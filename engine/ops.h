@@ -14,6 +14,8 @@
 
 namespace xmkd {
 
+class Communicator;   // engine/distributed.h
+
 // ---- elementwise (engine/ops/elementwise.cpp) ----------------------------------------------
 // a + b where b has a's shape, or b is (C) and is added to every channel of a (N,C,...) (a bias),
 // or b has one element (a scalar tensor).
@@ -57,6 +59,13 @@ Tensor upsample_bilinear(const Tensor& x, int out_h, int out_w);
 // running_mean/var may be undefined only when training (then they are not updated).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// Training batch norm whose statistics are those of the batches of every rank of comm together
+// (engine/distributed.h); running_mean (the shared shift of the sums) and running_var are updated
+// as batch_norm's, from the ranks' statistics. Backward sums Σ dy and Σ dy·x̂ over the ranks for
+// dx; dweight and dbias are this rank's (the gradient all-reduce averages them). A collective:
+// every rank calls it, and runs its backward, in the same order. With one rank it is batch_norm.
+Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, Communicator& comm, float momentum = 0.1f, float eps = 1e-5f);
 
 // ---- shape (engine/ops/shape.cpp) -----------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);    // same numel; one dim may be -1

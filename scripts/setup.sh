@@ -16,7 +16,8 @@ run() {   # run quietly; show the output only if the command fails
   fi
 }
 
-packages=(g++ cmake ninja-build ccache libopenblas-openmp-dev nlohmann-json3-dev libstb-dev libgtest-dev libcli11-dev)
+packages=(g++ cmake ninja-build ccache libopenblas-openmp-dev nlohmann-json3-dev libstb-dev libgtest-dev libcli11-dev
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

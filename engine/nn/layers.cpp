@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/distributed.h"
 #include "engine/nn/init.h"
 
 namespace xmkd::nn {
@@ -58,6 +59,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
     host.data<int64_t>()[0] += 1;
     if (!host.same_as(num_batches_tracked)) num_batches_tracked.copy_from(host);
   }
+  if (is_training())
+    if (Communicator* ranks = batchnorm_communicator())
+      return sync_batch_norm(x, weight, bias, running_mean, running_var, *ranks, momentum, eps);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

@@ -21,7 +21,9 @@ class Conv2d : public Module {
 };
 
 // Shared by BatchNorm2d (x: (N,C,H,W)) and BatchNorm1d (x: (N,C)). weight=1, bias=0,
-// running_mean=0, running_var=1, num_batches_tracked=0 (int64, as torch).
+// running_mean=0, running_var=1, num_batches_tracked=0 (int64, as torch). In training, while
+// engine/distributed.h's batchnorm_communicator() is set, it normalises with the statistics of
+// every rank's batch (sync_batch_norm).
 class BatchNorm : public Module {
  public:
   BatchNorm(int64_t channels, int expected_ndim, float eps = 1e-5f, float momentum = 0.1f);

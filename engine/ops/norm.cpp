@@ -1,6 +1,7 @@
 // batch_norm (engine/ops.h); kernels and the backward derivation in kernels/cpu/batchnorm.cpp.
 #include "engine/autograd.h"
 #include "engine/dim1_layout.h"
+#include "engine/distributed.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 
@@ -14,10 +15,9 @@ void check_channel_vector(const char* arg, const Tensor& t, const Tensor& x, int
              ", got ", shape_str(t.shape()));
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, float momentum, float eps) {
+// The arguments every batch norm takes, checked; x's (N, C, inner) layout.
+Dim1Layout check_batch_norm_args(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                                 const Tensor& running_var, bool training) {
   check_dtype("batch_norm", "x", x, DType::Float32);
   XMKD_CHECK(x.ndim() == 2 || x.ndim() == 4, "batch_norm: x must be (N,C) or (N,C,H,W), got ",
              shape_str(x.shape()));
@@ -31,6 +31,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (running_var.defined()) check_channel_vector("running_var", running_var, x, C);
   XMKD_CHECK(!training || N * inner > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
              shape_str(x.shape()));
+  return layout;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, float momentum, float eps) {
+  const Dim1Layout layout = check_batch_norm_args(x, weight, bias, running_mean, running_var, training);
+  const int64_t N = layout.outer, C = layout.C, inner = layout.inner;
 
   Tensor y = Tensor::empty_like(x);
   // Scratch for results a backend computes whether or not they are wanted (kernels/defs/norm.def).
@@ -63,6 +72,56 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                   data_or_null(saved_w), save_mean.data<float>(), save_invstd.data<float>(), eps, data_or_null(gx),
                   data_or_null(gw), data_or_null(gb), data_or_null(scratch));
     return GradList{gx, gw, gb};
+  });
+  return y;
+}
+
+Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, Communicator& comm, float momentum, float eps) {
+  const Dim1Layout layout = check_batch_norm_args(x, weight, bias, running_mean, running_var, true);
+  const int64_t N = layout.outer, C = layout.C, inner = layout.inner;
+  const Device device = x.device();
+  // Forward: this rank's shifted sums and value count, summed over the ranks, then the fused
+  // normalisation with the ranks' statistics. The shift every rank shares is the running mean.
+  const Tensor shift = running_mean.defined() ? running_mean : Tensor::zeros({C}, DType::Float32, device);
+  Tensor sums = Tensor::empty({2 * C + 1}, DType::Float32, device);
+  XMKD_DISPATCH(device, batchnorm_stats, N, C, inner, x.data<float>(), shift.data<float>(), sums.data<float>());
+  comm.all_reduce_sum(sums);
+  Tensor y = Tensor::empty_like(x);
+  Tensor save_mean = Tensor::empty({C}, DType::Float32, device);
+  Tensor save_invstd = Tensor::empty({C}, DType::Float32, device);
+  XMKD_DISPATCH(device, batchnorm_forward_from_sums, N, C, inner, x.data<float>(), weight.data<float>(),
+                bias.data<float>(), shift.data<float>(), sums.data<float>(), data_or_null(running_mean),
+                data_or_null(running_var), momentum, eps, y.data<float>(), save_mean.data<float>(),
+                save_invstd.data<float>());
+
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.requires_grad();
+  Tensor saved_x = x.detach(), saved_w = weight.detach();
+  Communicator* ranks = &comm;
+  record("sync_batch_norm", y, {x, weight, bias}, [=](const Tensor& g) {
+    // This rank's Σ dy and Σ dy·x̂ are its dbias and dweight (the parameters' gradients, which
+    // the data-parallel gradient all-reduce averages like any other); their sums over the ranks
+    // give every rank's dx. The sums are a collective, so every rank computes them, whether
+    // or not its x needs a gradient.
+    int64_t workspace_floats = 0;
+    XMKD_DISPATCH(g.device(), batchnorm_workspace, C, &workspace_floats);
+    Tensor scratch = workspace_floats > 0 ? Tensor::empty({workspace_floats}, DType::Float32, g.device()) : Tensor();
+    Tensor gw = Tensor::empty({C}, DType::Float32, g.device()), gb = Tensor::empty({C}, DType::Float32, g.device());
+    XMKD_DISPATCH(g.device(), batchnorm_backward, N, C, inner, true, saved_x.data<float>(), g.data<float>(),
+                  saved_w.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), eps, nullptr,
+                  gw.data<float>(), gb.data<float>(), data_or_null(scratch));
+    Tensor reduced = Tensor::zeros({2 * C}, DType::Float32, g.device());   // [Σ dy, Σ dy·x̂] (0 + v: copies)
+    XMKD_DISPATCH(g.device(), axpy, C, 1.0f, gb.data<float>(), reduced.data<float>());
+    XMKD_DISPATCH(g.device(), axpy, C, 1.0f, gw.data<float>(), reduced.data<float>() + C);
+    ranks->all_reduce_sum(reduced);
+    Tensor gx;
+    if (need_x) {
+      gx = Tensor::empty_like(g);
+      XMKD_DISPATCH(g.device(), batchnorm_backward_from_sums, N, C, inner, saved_x.data<float>(), g.data<float>(),
+                    saved_w.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), reduced.data<float>(),
+                    sums.data<float>() + 2 * C, gx.data<float>());
+    }
+    return GradList{gx, need_w ? gw : Tensor(), need_b ? gb : Tensor()};
   });
   return y;
 }

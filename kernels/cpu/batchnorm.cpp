@@ -150,4 +150,77 @@ void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, cons
   }
 }
 
+// Synchronised batch norm: the statistics of the fused kernel above, split at the sums so that
+// the caller can add them up over the ranks in between (norm.def).
+void batchnorm_stats(int64_t N, int64_t C, int64_t inner, const float* x, const float* shift, float* sums) {
+  sums[2 * C] = static_cast<float>(N * inner);
+#pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const float k = shift[c];
+    double sum = 0.0, sum_sq = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* xp = x + (n * C + c) * inner;
+#pragma omp simd reduction(+ : sum, sum_sq)
+      for (int64_t i = 0; i < inner; ++i) {
+        const double d = static_cast<double>(xp[i]) - k;
+        sum += d;
+        sum_sq += d * d;
+      }
+    }
+    sums[c] = static_cast<float>(sum);
+    sums[C + c] = static_cast<float>(sum_sq);
+  }
+}
+
+void batchnorm_forward_from_sums(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
+                                 const float* bias, const float* shift, const float* sums,
+                                 float* running_mean, float* running_var, float momentum, float eps, float* y,
+                                 float* save_mean, float* save_invstd) {
+  const double n_all = static_cast<double>(sums[2 * C]);
+#pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const double shifted_mean = static_cast<double>(sums[c]) / n_all;
+    const double var = std::max(static_cast<double>(sums[C + c]) / n_all - shifted_mean * shifted_mean, 0.0);
+    const float mean_f = static_cast<float>(static_cast<double>(shift[c]) + shifted_mean);
+    const float invstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    save_mean[c] = mean_f;
+    save_invstd[c] = invstd;
+    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean_f;
+    if (running_var) {
+      const float unbiased = static_cast<float>(var * n_all / (n_all - 1.0));
+      running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+    }
+    const float a = weight[c] * invstd;
+    const float b = bias[c];
+    for (int64_t n = 0; n < N; ++n) {
+      const float* xp = x + (n * C + c) * inner;
+      float* yp = y + (n * C + c) * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) yp[i] = (xp[i] - mean_f) * a + b;
+    }
+  }
+}
+
+void batchnorm_backward_from_sums(int64_t N, int64_t C, int64_t inner, const float* x, const float* dy,
+                                  const float* weight, const float* save_mean, const float* save_invstd,
+                                  const float* sums, const float* count, float* dx) {
+  const double n_all = static_cast<double>(*count);
+#pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const float mean = save_mean[c];
+    const float invstd = save_invstd[c];
+    const float k = weight[c] * invstd;
+    // dx = k (g - Σg/n - (x - μ) σ⁻¹ Σ(g x̂)/n), the sums and n over every rank.
+    const float mean_dy = static_cast<float>(static_cast<double>(sums[c]) / n_all);
+    const float xc_coef = static_cast<float>(invstd * static_cast<double>(sums[C + c]) / n_all);
+    for (int64_t n = 0; n < N; ++n) {
+      const float* xp = x + (n * C + c) * inner;
+      const float* gp = dy + (n * C + c) * inner;
+      float* dp = dx + (n * C + c) * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) dp[i] = k * (gp[i] - mean_dy - (xp[i] - mean) * xc_coef);
+    }
+  }
+}
+
 }  // namespace xmkd::cpu

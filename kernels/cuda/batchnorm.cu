@@ -122,6 +122,74 @@ __global__ void batchnorm_backward_kernel(int64_t N, int64_t C, int64_t inner, b
   }
 }
 
+// Synchronised batch norm (norm.def): the fused kernels above split at the sums. Stats and
+// backward: one block per channel; the forward's constants are computed by every thread of the
+// channel's block from the summed sums, then applied.
+__global__ void batchnorm_stats_kernel(int64_t N, int64_t C, int64_t inner, const float* x, const float* shift,
+                                       float* sums) {
+  const int64_t c = blockIdx.x, n = N * inner;
+  const float k = shift[c];
+  double sum = 0.0, sum_sq = 0.0;
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const double d = static_cast<double>(x[channel_offset(j, C, c, inner)]) - k;
+    sum += d;
+    sum_sq += d * d;
+  }
+  sum = block_sum(sum);
+  sum_sq = block_sum(sum_sq);
+  if (threadIdx.x == 0) {
+    sums[c] = static_cast<float>(sum);
+    sums[C + c] = static_cast<float>(sum_sq);
+    if (c == 0) sums[2 * C] = static_cast<float>(n);
+  }
+}
+
+__global__ void batchnorm_forward_from_sums_kernel(int64_t N, int64_t C, int64_t inner, const float* x,
+                                                   const float* weight, const float* bias, const float* shift,
+                                                   const float* sums, float* running_mean,
+                                                   float* running_var, float momentum, float eps, float* y,
+                                                   float* save_mean, float* save_invstd) {
+  const int64_t c = blockIdx.x, n = N * inner;
+  const double n_all = static_cast<double>(sums[2 * C]);
+  const double shifted_mean = static_cast<double>(sums[c]) / n_all;
+  const double raw_var = static_cast<double>(sums[C + c]) / n_all - shifted_mean * shifted_mean;
+  const double var = raw_var < 0.0 ? 0.0 : raw_var;
+  const float mean_f = static_cast<float>(static_cast<double>(shift[c]) + shifted_mean);
+  const float invstd = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+  // Every thread has read shift[c] (which may alias running_mean) before thread 0 writes.
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    save_mean[c] = mean_f;
+    save_invstd[c] = invstd;
+    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean_f;
+    if (running_var) {
+      const float unbiased = static_cast<float>(var * n_all / (n_all - 1.0));
+      running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+    }
+  }
+  const float a = weight[c] * invstd, b = bias[c];
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const int64_t k = channel_offset(j, C, c, inner);
+    y[k] = (x[k] - mean_f) * a + b;
+  }
+}
+
+__global__ void batchnorm_backward_from_sums_kernel(int64_t N, int64_t C, int64_t inner, const float* x,
+                                                    const float* dy, const float* weight, const float* save_mean,
+                                                    const float* save_invstd, const float* sums,
+                                                    const float* count, float* dx) {
+  const int64_t c = blockIdx.x, n = N * inner;
+  const double n_all = static_cast<double>(*count);
+  const float mean = save_mean[c], invstd = save_invstd[c];
+  const float k_c = weight[c] * invstd;
+  const float mean_dy = static_cast<float>(static_cast<double>(sums[c]) / n_all);
+  const float xc_coef = static_cast<float>(invstd * static_cast<double>(sums[C + c]) / n_all);
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const int64_t k = channel_offset(j, C, c, inner);
+    dx[k] = k_c * (dy[k] - mean_dy - (x[k] - mean) * xc_coef);
+  }
+}
+
 unsigned channel_blocks(int64_t C) {
   XMKD_CHECK(C < (int64_t{1} << 31), "batch_norm: ", C, " channels exceed the CUDA grid");
   return static_cast<unsigned>(C);
@@ -161,6 +229,32 @@ void batchnorm_backward_handwritten(int64_t N, int64_t C, int64_t inner, bool tr
   const bool need_sum_dy_xc = dweight || (training && dx);
   batchnorm_backward_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(
       N, C, inner, training, need_sum_dy, need_sum_dy_xc, x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
+  XMKD_CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_stats(int64_t N, int64_t C, int64_t inner, const float* x, const float* shift, float* sums) {
+  if (C == 0) return;
+  batchnorm_stats_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(N, C, inner, x, shift, sums);
+  XMKD_CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_forward_from_sums(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
+                                 const float* bias, const float* shift, const float* sums,
+                                 float* running_mean, float* running_var, float momentum, float eps, float* y,
+                                 float* save_mean, float* save_invstd) {
+  if (C == 0) return;
+  batchnorm_forward_from_sums_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(
+      N, C, inner, x, weight, bias, shift, sums, running_mean, running_var, momentum, eps, y, save_mean,
+      save_invstd);
+  XMKD_CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_backward_from_sums(int64_t N, int64_t C, int64_t inner, const float* x, const float* dy,
+                                  const float* weight, const float* save_mean, const float* save_invstd,
+                                  const float* sums, const float* count, float* dx) {
+  if (C == 0) return;
+  batchnorm_backward_from_sums_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(
+      N, C, inner, x, dy, weight, save_mean, save_invstd, sums, count, dx);
   XMKD_CUDA_CHECK_LAUNCH();
 }
 

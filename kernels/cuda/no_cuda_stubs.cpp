@@ -26,6 +26,8 @@ bool sync_after_launch() { return false; }
 void check_launch(const char*, int) {}
 void* device_malloc(size_t) { no_cuda("device_malloc"); }
 void device_free(void*) { no_cuda("device_free"); }
+void* current_stream() { no_cuda("current_stream"); }
+void set_device(int) { no_cuda("set_device"); }
 void copy_host_to_device(void*, const void*, size_t) { no_cuda("copy_host_to_device"); }
 void copy_device_to_host(void*, const void*, size_t) { no_cuda("copy_device_to_host"); }
 void copy_device_to_device(void*, const void*, size_t) { no_cuda("copy_device_to_device"); }

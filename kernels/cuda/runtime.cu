@@ -43,6 +43,10 @@ cudaStream_t stream() {
   return ctx.stream;
 }
 
+void* current_stream() { return stream(); }
+
+void set_device(int device) { XMKD_CUDA_CHECK(cudaSetDevice(device)); }
+
 cublasHandle_t cublas_handle() {
   DeviceContext& ctx = g_contexts[current_device()];
   std::call_once(ctx.cublas_once, [&ctx] {

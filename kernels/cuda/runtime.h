@@ -41,6 +41,11 @@ void memset_zero(void* ptr, size_t bytes);
 void* host_malloc_pinned(size_t bytes);
 void host_free_pinned(void* ptr);
 void synchronize();              // waits for all work queued on the current device
+// The current device's stream (a cudaStream_t) for libraries that queue work beside the kernels
+// (NCCL's collectives in data-parallel training).
+void* current_stream();
+// Makes `device` current for this thread (a data-parallel rank's GPU).
+void set_device(int device);
 
 // What `xmkd info` prints about a device.
 struct DeviceProperties {

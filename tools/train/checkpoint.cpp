@@ -52,6 +52,7 @@ void save_last(const RunFiles& files, models::Method& method, const optim::Optim
   const json record = {{"epochs_done", progress.epochs_done},
                        {"step", progress.step_in_epoch},
                        {"optimizer_steps", optimizer.steps_taken()},
+                       {"ranks", progress.ranks},
                        {"best", best},
                        {"partial_epoch", progress.partial.to_json()}};
   io::save_safetensors(files.last(), tensors, {{kProgressKey, record.dump()}, {meta::kMethod, method_name}});
@@ -76,6 +77,7 @@ Progress load_last(const RunFiles& files, models::Method& method, optim::Optimiz
     progress.epochs_done = record.at("epochs_done").get<int64_t>();
     progress.step_in_epoch = record.at("step").get<int64_t>();
     progress.partial = EpochSums::from_json(record.at("partial_epoch"));
+    progress.ranks = record.value("ranks", int64_t{1});   // checkpoints from before data-parallel training: 1
     for (auto it = record.at("best").begin(); it != record.at("best").end(); ++it)
       progress.best[it.key()] = {it.value().at("value").get<double>(), it.value().at("epoch").get<int64_t>()};
   } catch (const json::exception& e) {

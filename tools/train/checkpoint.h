@@ -44,6 +44,7 @@ struct Progress {
   int64_t step_in_epoch = 0;   // steps of epoch `epochs_done` already taken (an interrupted epoch)
   EpochSums partial;           // their loss sums
   std::map<std::string, Best> best;
+  int64_t ranks = 1;           // the data-parallel ranks that trained it (a resume needs as many)
 };
 
 // RUN/last.safetensors, written atomically: method.* and optimizer.* tensors, the progress under

@@ -120,6 +120,7 @@ void ProgressBar::update(int64_t steps_done, const std::vector<std::pair<std::st
   steps_done_ = steps_done;
   stats_ = stats;
   samples_per_second_ = samples_per_second;
+  if (silent_) return;
   const bool last = total_steps_ > 0 && steps_done >= total_steps_;
   const Clock::time_point now = Clock::now();
   const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
@@ -141,6 +142,7 @@ void ProgressBar::update(int64_t steps_done, const std::vector<std::pair<std::st
 }
 
 void ProgressBar::finish(const std::string& summary) {
+  if (silent_) return;
   if (interactive_) {
     std::fprintf(stderr, "\r%s%s%s\x1b[K\n", line(true).c_str(), summary.empty() ? "" : " | ", summary.c_str());
   } else {

@@ -10,6 +10,7 @@
 
 #include "data/loader.h"
 #include "engine/autograd.h"
+#include "engine/distributed.h"
 #include "engine/io/atomic_file.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -17,6 +18,7 @@
 #include "models/methods.h"
 #include "tools/train/checkpoint.h"
 #include "tools/train/data_setup.h"
+#include "tools/train/distributed.h"
 #include "tools/train/evaluate.h"
 #include "tools/train/optim_setup.h"
 #include "tools/train/ui.h"
@@ -44,6 +46,20 @@ std::vector<float> loss_values(const LossTerms& terms) {
   std::vector<Tensor> scalars = {terms.total.detach().view({1, 1})};
   for (const auto& part : terms.parts) scalars.push_back(part.second.detach().view({1, 1}));
   return concat_channels(scalars).to(Device::CPU).to_vector<float>();
+}
+
+// The step's loss values averaged over the ranks, and whether any rank was asked to stop: one
+// small all-reduce per step, so that every rank logs the same numbers and takes the same
+// decisions (a non-finite loss, an interruption) at the same step.
+bool average_over_ranks(Communicator& ranks, std::vector<float>& values, bool stop) {
+  if (ranks.size() == 1) return stop;
+  std::vector<float> packed = values;
+  packed.push_back(stop ? 1.0f : 0.0f);
+  Tensor t = Tensor::from_vector(packed, {static_cast<int64_t>(packed.size())});
+  ranks.all_reduce_sum(t);
+  packed = t.to_vector<float>();
+  for (size_t k = 0; k < values.size(); ++k) values[k] = packed[k] / static_cast<float>(ranks.size());
+  return packed.back() > 0.0f;
 }
 
 // The seed of the Generator handed to the method at (epoch, step): unrelated streams per step.
@@ -85,10 +101,24 @@ struct Trainer::State {
 
   Progress progress;   // what last.safetensors records beside the weights
 
+  // Data parallelism (train.distributed): the ranks (one LocalCommunicator for one process), the
+  // gradient all-reduce (several ranks only), and whether batch norm is synchronised.
+  std::shared_ptr<Communicator> ranks;
+  std::unique_ptr<GradientReducer> reducer;
+  bool sync_batchnorm = false;
+  int64_t session_steps = 0;   // steps taken by this process (options.stop_after_steps)
+  bool root() const { return ranks->rank() == 0; }
+
   explicit State(io::Config c) : config(std::move(c)) {}
+  ~State() {
+    if (ranks && batchnorm_communicator() == ranks.get()) set_batchnorm_communicator(nullptr);
+  }
 
   std::atomic<bool>& interrupt() const { return options.interrupt ? *options.interrupt : interrupt_flag(); }
-  void save_last() const { train::save_last(files, *method, *optimizer, progress, method_name); }
+  // Rank 0 writes the run's files; the other ranks hold the same state.
+  void save_last() const {
+    if (root()) train::save_last(files, *method, *optimizer, progress, method_name);
+  }
 
   [[noreturn]] void stop_non_finite(int64_t epoch, int64_t step, float total, const LossTerms& terms) const {
     std::string parts;
@@ -125,26 +155,34 @@ struct Trainer::State {
       at.step = step;
       at.steps_per_epoch = steps;
       at.gen = &gen;
+      // Without synchronised batch norm each rank's running statistics follow its own batches;
+      // as in PyTorch's DDP every step starts from rank 0's.
+      if (ranks->size() > 1 && !sync_batchnorm)
+        for (auto& [name, buffer] : method->named_buffers()) ranks->broadcast(buffer, 0);
       LossTerms terms = method->training_loss(batch, at);
       // The step's one device-to-host copy: the total and every logged part together.
-      const std::vector<float> values = loss_values(terms);
+      std::vector<float> values = loss_values(terms);
+      session_steps += 1;
+      const bool stop_asked = interrupt().load() || (options.stop_after_steps > 0 && session_steps >= options.stop_after_steps);
+      const bool stop = average_over_ranks(*ranks, values, stop_asked);
       const float total = values[0];
       if (!std::isfinite(total)) stop_non_finite(epoch, step, total, terms);
       method->zero_grad();
-      terms.total.backward();
+      if (reducer) reducer->backward(terms.total);
+      else terms.total.backward();
       optimizer->step();
 
       progress.partial.add("loss", total);
       for (size_t k = 0; k < terms.parts.size(); ++k) progress.partial.add(terms.parts[k].first, values[k + 1]);
       progress.partial.steps += 1;
-      progress.partial.samples += batch.size();
+      progress.partial.samples += batch.size() * ranks->size();
       progress.step_in_epoch = step + 1;
-      samples += batch.size();
+      samples += batch.size() * ranks->size();
       *train_seconds = seconds_since(t0);
       // "loss" is the partial sums' first entry.
       const double mean_loss = progress.partial.sums.front().second / static_cast<double>(progress.partial.steps);
       bar.update(step + 1, {{"loss", mean_loss}}, static_cast<double>(samples) / std::max(*train_seconds, 1e-9));
-      if (interrupt().load()) return false;
+      if (stop) return false;
     }
     *train_seconds = seconds_since(t0);
     return true;
@@ -154,7 +192,8 @@ struct Trainer::State {
     const std::vector<models::MethodOutput> outputs = method->outputs();
     std::vector<size_t> all(outputs.size());
     for (size_t k = 0; k < outputs.size(); ++k) all[k] = k;
-    const std::vector<data::ConfusionMatrix> confusion = evaluate_outputs(*method, *val_loader, data.info, all);
+    std::vector<data::ConfusionMatrix> confusion = evaluate_outputs(*method, *val_loader, data.info, all);
+    sum_over_ranks(confusion);
     json val = json::object();
     for (size_t k = 0; k < outputs.size(); ++k) {
       json entry = json::object();
@@ -164,13 +203,37 @@ struct Trainer::State {
       Best& b = progress.best[outputs[k].name];
       if (std::isfinite(value) && value > b.value) {
         b = {value, epoch + 1};
-        write_best(files, *method, outputs[k], data.info, method_name, epoch + 1, value);
+        if (root()) write_best(files, *method, outputs[k], data.info, method_name, epoch + 1, value);
       }
     }
     return val;
   }
 
+  // Whether any rank was interrupted (a collective: every rank asks at the same point).
+  bool stop_requested() const {
+    std::vector<float> none;
+    return average_over_ranks(*ranks, none, interrupt().load());
+  }
+
+  // Each rank scored its shard of the validation split: the sums are the whole split's counts.
+  void sum_over_ranks(std::vector<data::ConfusionMatrix>& confusion) const {
+    if (ranks->size() == 1) return;
+    std::vector<int64_t> counts;
+    for (const auto& c : confusion) counts.insert(counts.end(), c.counts().begin(), c.counts().end());
+    Tensor t = Tensor::from_vector(counts, {static_cast<int64_t>(counts.size())});
+    ranks->all_reduce_sum(t);
+    counts = t.to_vector<int64_t>();
+    size_t at = 0;
+    for (auto& c : confusion) {
+      const size_t n = c.counts().size();
+      c.set_counts(std::vector<int64_t>(counts.begin() + static_cast<std::ptrdiff_t>(at),
+                                        counts.begin() + static_cast<std::ptrdiff_t>(at + n)));
+      at += n;
+    }
+  }
+
   void announce_interrupt() const {
+    if (!root()) return;
     std::fprintf(stderr, "interrupted: saved %s (epoch %lld, step %lld); resume with xmkd train --resume %s\n",
                  files.last().c_str(), static_cast<long long>(progress.epochs_done + 1), static_cast<long long>(progress.step_in_epoch),
                  run_dir.c_str());
@@ -189,6 +252,7 @@ struct Trainer::State {
       if (!schedule.per_step) optimizer->set_lr(schedule.lr(epoch));
       const double lr = schedule.lr(schedule.per_step ? epoch * steps : epoch);   // at the epoch's first step
       ProgressBar bar(str_cat("epoch ", epoch + 1, "/", epochs), steps, interactive, options.progress_seconds);
+      if (!root()) bar.silence();
       const int64_t later_epochs = epochs - epoch - 1;
       bar.set_run(later_epochs, mean_epoch_seconds());
       double train_seconds = 0;
@@ -210,7 +274,8 @@ struct Trainer::State {
       line["samples_per_second"] = static_cast<double>(samples) / std::max(train_seconds, 1e-9);
       line["train"] = train_json;
       if (validate_now) line["val"] = val;
-      append_metrics(files, line);
+      if (ranks->size() > 1) line["ranks"] = ranks->size();
+      if (root()) append_metrics(files, line);
 
       std::string summary = str_cat("loss ", progress.partial.means().empty() ? 0.0 : progress.partial.means()[0].second);
       if (validate_now)
@@ -227,15 +292,17 @@ struct Trainer::State {
       progress.partial = EpochSums();
       save_last();
       try {
-        write_training_curves(files.metrics(), run_dir + "/curves.png");
+        if (root()) write_training_curves(files.metrics(), run_dir + "/curves.png");
       } catch (const Error& e) {
         std::fprintf(stderr, "warning: could not draw %s/curves.png: %s\n", run_dir.c_str(), e.what());
       }
-      if (interrupt().load() && progress.epochs_done < epochs) {
+      if (stop_requested() && progress.epochs_done < epochs) {
         announce_interrupt();
         return TrainStatus::Interrupted;
       }
     }
+    // The test split is scored by rank 0 alone, from the best checkpoints it wrote.
+    if (!root()) return TrainStatus::Finished;
     const json evaluation = evaluate_best_checkpoints(*method, run_dir, *test_loader, data.info, "test");
     io::write_text_atomically(files.eval(), evaluation.dump(2) + "\n");
     if (options.print_evaluation) print_evaluation(evaluation);
@@ -276,6 +343,17 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
         train_node.get_choice("batchnorm_backend", "handwritten", {"handwritten", "cudnn"});
     if (s.device == Device::CUDA) kernels::set_cuda_backend(kernels::BackendGroup::BatchNorm, batchnorm_backend);
   }
+  // Data parallelism: the ranks first, since they shard the loaders and split the cores.
+  const std::string distributed = train_node.get_choice("distributed", "none", distributed_backends());
+  s.sync_batchnorm = train_node.get_bool("sync_batchnorm", false);
+  const double bucket_mb = train_node.get_float("bucket_mb", 25.0);
+  if (!(bucket_mb > 0)) train_node.fail("bucket_mb", str_cat("expected a positive size in MiB, got ", bucket_mb));
+  XMKD_CHECK(distributed != "none" || launched_ranks() == 1, s.config.source(), ": the launcher started ", launched_ranks(),
+             " processes but train.distributed is 'none', so each would train alone into the same run directory; set "
+             "--set train.distributed=mpi (or nccl on GPUs)");
+  s.ranks = make_communicator(distributed, s.device);
+  const int64_t world = s.ranks->size();
+
   data::LoaderOptions loader;
   loader.batch_size = train_node.get_int("batch_size", 32);
   if (loader.batch_size < 1) train_node.fail("batch_size", str_cat("expected at least 1, got ", loader.batch_size));
@@ -312,8 +390,11 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
   loader.shuffle = true;
   loader.drop_last = true;
   loader.transform = s.data.train_transform;
+  loader.shard = s.ranks->rank();
+  loader.shards = world;
   s.train_loader = std::make_unique<data::DataLoader>(s.data.train, loader);
   XMKD_CHECK(s.train_loader->batches_per_epoch() > 0, s.config.source(), ": key 'train.batch_size': ", loader.batch_size,
+             world > 1 ? str_cat(" per rank times ", world, " ranks") : std::string(),
              " is larger than the training split (", s.data.train->size(), " samples); every batch would be dropped");
   s.schedule = make_schedule(train_node.child("schedule"), s.optimizer->lr(), s.epochs, s.train_loader->batches_per_epoch());
   data::LoaderOptions eval_loader = loader;
@@ -322,22 +403,44 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
   eval_loader.drop_last = false;
   eval_loader.independent_modality_shuffle = false;
   eval_loader.transform = s.data.eval_transform;
-  s.val_loader = std::make_unique<data::DataLoader>(s.data.val, eval_loader);
-  s.test_loader = std::make_unique<data::DataLoader>(s.data.test, eval_loader);
+  s.val_loader = std::make_unique<data::DataLoader>(s.data.val, eval_loader);   // sharded: the ranks sum their counts
+  eval_loader.shard = 0;
+  eval_loader.shards = 1;
+  s.test_loader = std::make_unique<data::DataLoader>(s.data.test, eval_loader);   // rank 0 scores the whole split
 
   s.config.check_all_used();
 
   if (resume_dir.empty()) {
     XMKD_CHECK(!fs::exists(s.files.last()), s.run_dir, " already holds a run (", s.files.last(),
                "); continue it with `xmkd train --resume ", s.run_dir, "` or choose another directory (--out or run.dir)");
-    fs::create_directories(s.run_dir);
-    io::write_text_atomically(s.files.config(), s.config.resolved().dump(2) + "\n");
-    write_run_info(s.run_dir, s.data.info);
-    io::write_text_atomically(s.files.metrics(), "");
+    if (s.root()) {
+      fs::create_directories(s.run_dir);
+      io::write_text_atomically(s.files.config(), s.config.resolved().dump(2) + "\n");
+      write_run_info(s.run_dir, s.data.info);
+      io::write_text_atomically(s.files.metrics(), "");
+    }
   } else {
     s.progress = load_last(s.files, *s.method, *s.optimizer);
-    truncate_metrics(s.files, s.progress.epochs_done);
+    XMKD_CHECK(s.progress.ranks == world, "--resume ", s.run_dir, ": the run was trained by ", s.progress.ranks,
+               " rank", s.progress.ranks == 1 ? "" : "s", " and this job has ", world, "; resume it with the same count (",
+               s.progress.ranks == 1 ? std::string("without mpirun") : str_cat("mpirun -np ", s.progress.ranks), ") so that "
+               "its batches and its weights continue as they were");
+    if (s.root()) truncate_metrics(s.files, s.progress.epochs_done);
   }
+  s.progress.ranks = world;
+  if (world > 1) {
+    // Every rank starts from rank 0's weights and buffers (they agree already when initialised
+    // from the same seed; this makes it a fact), then averages its gradients with the others'.
+    std::vector<Tensor> state;
+    for (auto& [name, t] : s.method->state_dict()) state.push_back(t);
+    GradientReducer::broadcast_tensors(*s.ranks, state);
+    std::vector<Tensor> parameters;
+    for (auto& [name, t] : s.method->trainable_parameters()) parameters.push_back(t);
+    s.reducer = std::make_unique<GradientReducer>(*s.ranks, parameters, static_cast<int64_t>(bucket_mb * 1024 * 1024));
+  }
+  // With one process the synchronised kernels compute the same statistics as the fused ones
+  // (to rounding): it makes a one-process run the exact reference of a data-parallel one.
+  if (s.sync_batchnorm) set_batchnorm_communicator(s.ranks.get());
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, TrainerOptions options,
@@ -393,6 +496,8 @@ json evaluate_run(const std::string& run_dir, const std::string& split, const st
 }
 
 const std::string& Trainer::run_dir() const { return state_->run_dir; }
+int Trainer::rank() const { return state_->ranks->rank(); }
+int Trainer::ranks() const { return state_->ranks->size(); }
 models::Method& Trainer::method() { return *state_->method; }
 
 }  // namespace xmkd::train

@@ -6,6 +6,9 @@
 //   run.dir         the run directory (default runs/<name>-<method>-seed<seed>; --out replaces it)
 //   train.epochs, train.batch_size, train.eval_batch_size (default batch_size), train.workers,
 //   train.device (cpu|cuda), train.eval_every (epochs; the last epoch is always evaluated),
+//   train.distributed (none|mpi|nccl: data-parallel ranks, tools/train/distributed.h; batch_size
+//                    is then per rank), train.sync_batchnorm (false), train.bucket_mb (25: the
+//                    gradient all-reduce's bucket size),
 //   train.independent_shuffle (default true for discom_kd),
 //   train.optimizer {name: adam|adamw|sgd, lr, weight_decay, betas [b1, b2], eps, momentum,
 //                    dampening, nesterov}
@@ -53,6 +56,10 @@ struct TrainerOptions {
   bool print_evaluation = true;   // the final test table on stdout
   // Off a terminal, a progress line every this many seconds (and one per epoch).
   double progress_seconds = ProgressBar::kPlainEverySeconds;
+  // > 0: after this many training steps of this session the trainer stops as if interrupted
+  // (saves last.safetensors, returns Interrupted): a job scheduler's time slice, and the tests'
+  // deterministic interruption.
+  int64_t stop_after_steps = 0;
 };
 
 enum class TrainStatus { Finished, Interrupted };
@@ -71,6 +78,8 @@ class Trainer {
   TrainStatus run();
   const std::string& run_dir() const;
   models::Method& method();
+  int rank() const;    // this process's data-parallel rank (0 for one process)
+  int ranks() const;   // the job's rank count (1 for one process)
 
   struct State;
 

@@ -25,6 +25,8 @@ class ProgressBar {
   // each (0: not measured yet, then this epoch's projected length stands in). The lines then end
   // with the time to the end of the run.
   void set_run(int64_t later_epochs, double seconds_per_epoch);
+  // Draws nothing from now on (the ranks other than 0 of a data-parallel run).
+  void silence() { silent_ = true; }
   void update(int64_t steps_done, const std::vector<std::pair<std::string, double>>& stats, double samples_per_second);
   void finish(const std::string& summary);
 
@@ -41,6 +43,7 @@ class ProgressBar {
   int64_t later_epochs_ = -1;   // -1: not part of a run (no run ETA)
   double seconds_per_epoch_ = 0.0;
   bool drawn_ = false;
+  bool silent_ = false;
   int64_t steps_done_ = 0;
   std::vector<std::pair<std::string, double>> stats_;
   double samples_per_second_ = 0.0;

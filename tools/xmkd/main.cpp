@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "engine/error.h"
+#include "tools/train/distributed.h"
 #include "tools/xmkd/commands.h"
 #include "xmkd_version.h"
 
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
     const int status = app.exit(e);   // prints help, the version, or the usage error
     return status == 0 ? 0 : kUsageStatus;
   } catch (const xmkd::Error& e) {
+    // One rank of a data-parallel job: the others would wait for it forever, so end them all.
+    if (xmkd::train::in_multi_rank_job()) xmkd::train::abort_job(e.what(), 1);
     std::fprintf(stderr, "xmkd: error: %s\n", e.what());
     return 1;
   }

@@ -19,6 +19,7 @@ struct TrainOptions {
   std::string config, device, out, resume;
   std::vector<std::string> sets;
   double progress_seconds = train::ProgressBar::kPlainEverySeconds;
+  int64_t stop_after_steps = 0;
 };
 
 constexpr int kInterruptedStatus = 130;   // 128 + SIGINT, as a shell reports a Ctrl-C
@@ -28,6 +29,7 @@ void run(const TrainOptions& o) {
   std::unique_ptr<train::Trainer> trainer;
   train::TrainerOptions options;
   options.progress_seconds = o.progress_seconds;
+  options.stop_after_steps = o.stop_after_steps;
   if (!o.resume.empty()) {
     XMKD_CHECK(o.config.empty() && o.sets.empty() && o.out.empty(), "train --resume ", o.resume,
                ": a resumed run keeps its own configuration (", o.resume,
@@ -40,7 +42,9 @@ void run(const TrainOptions& o) {
     if (!o.out.empty()) overrides.push_back("run.dir=" + nlohmann::json(o.out).dump());   // always a JSON string
     trainer = std::make_unique<train::Trainer>(io::Config::load(o.config, overrides), options);
   }
-  std::fprintf(stderr, "run directory: %s\n", trainer->run_dir().c_str());
+  if (trainer->rank() == 0)
+    std::fprintf(stderr, "run directory: %s%s\n", trainer->run_dir().c_str(),
+                 trainer->ranks() > 1 ? str_cat(" (", trainer->ranks(), " data-parallel ranks)").c_str() : "");
   if (trainer->run() == train::TrainStatus::Interrupted) exit_status() = kInterruptedStatus;
 }
 
@@ -72,6 +76,10 @@ void register_train(CLI::App& app) {
                   "the line that ends each epoch")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--stop-after-steps", o->stop_after_steps,
+                  "stop after this many training steps as if interrupted (last.safetensors saved, exit status 130; "
+                  "--resume continues): for a scheduler's time slice")
+      ->check(CLI::PositiveNumber);
   cmd->callback([o] { run(*o); });
 }
 
