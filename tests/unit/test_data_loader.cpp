@@ -121,6 +121,49 @@ TEST(DataLoader, UnshuffledBatchesHoldTheDatasetInOrder) {
   EXPECT_EQ(epoch_indices(kept, 0), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
 }
 
+// Data-parallel sharding: shard r's batch b is the r-th slice of the unsharded loader's batch b
+// of shards·B, with the same transformed content; without drop_last the shards' counts follow
+// the global batches that reach them.
+TEST(DataLoader, ShardsTogetherAreTheBatchesOfOneLoaderWithTheirTotalBatchSize) {
+  EncodedOptions eo;
+  eo.count = 29;
+  auto dataset = std::make_shared<EncodedDataset>(eo);
+  LoaderOptions whole_options;
+  whole_options.batch_size = 6, whole_options.shuffle = true, whole_options.seed = 5, whole_options.drop_last = true;
+  whole_options.transform = busy_transform(false);
+  DataLoader whole(dataset, whole_options);
+  const auto expected = whole_epoch(whole, 3);
+  ASSERT_EQ(expected.size(), 4u);
+  for (int64_t shard = 0; shard < 3; ++shard) {
+    LoaderOptions o = whole_options;
+    o.batch_size = 2, o.shard = shard, o.shards = 3;
+    DataLoader part(dataset, o);
+    const auto batches = whole_epoch(part, 3);
+    ASSERT_EQ(batches.size(), expected.size());
+    for (size_t b = 0; b < batches.size(); ++b) {
+      const auto& all = expected[b].indices[0];
+      EXPECT_EQ(batches[b].indices[0], std::vector<int64_t>(all.begin() + 2 * shard, all.begin() + 2 * shard + 2));
+      const std::vector<float> got = batches[b].inputs[0].to_vector<float>();
+      const std::vector<float> want = expected[b].inputs[0].to_vector<float>();
+      const size_t row = got.size() / 2;
+      EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin() + static_cast<std::ptrdiff_t>(2 * shard * row)))
+          << "shard " << shard << " batch " << b;
+    }
+  }
+  // 29 samples, global batches of 3·4 = 12 positions: 3 of them, the last one (24..28) reaching
+  // shards 0 and 1 (24..27, 28) but not shard 2.
+  LoaderOptions o = whole_options;
+  o.drop_last = false, o.batch_size = 4, o.shards = 3;
+  std::vector<int64_t> counts;
+  for (int64_t shard = 0; shard < 3; ++shard) {
+    o.shard = shard;
+    counts.push_back(DataLoader(dataset, o).batches_per_epoch());
+  }
+  EXPECT_EQ(counts, (std::vector<int64_t>{3, 3, 2}));
+  o.shard = 3;
+  EXPECT_THROW(DataLoader(dataset, o), Error);
+}
+
 TEST(DataLoader, ShuffledOrderIsAPermutationFixedBySeedAndEpoch) {
   EncodedOptions eo;
   eo.count = 23;
