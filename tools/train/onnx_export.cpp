@@ -398,8 +398,8 @@ OnnxSummary read_onnx_summary(const std::string& file) {
       out.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : d.dim_param());
     return out;
   };
-  XMKD_CHECK(graph.input_size() == 1 && graph.output_size() == 1, file, ": expected one graph input and one output, got ",
-             graph.input_size(), " and ", graph.output_size());
+  XMKD_CHECK(graph.input_size() == 1 && graph.output_size() == 1, file,
+             ": expected one graph input and one output, got ", graph.input_size(), " and ", graph.output_size());
   s.input = graph.input(0).name();
   s.output = graph.output(0).name();
   s.input_dims = dims(graph.input(0));

@@ -35,7 +35,8 @@ constexpr int64_t kOnnxOpset = 13;   // OpenCV 4.6's dnn importer reads every op
 
 bool onnx_export_available();   // false in a build without libonnx-dev / protobuf
 
-std::string default_onnx_export_path(const std::string& run_dir, const std::string& output);   // RUN/export/<output>.onnx
+// RUN/export/<output>.onnx
+std::string default_onnx_export_path(const std::string& run_dir, const std::string& output);
 
 // Writes model.module (eval mode, its state as loaded) with model's preprocessing and metadata to
 // `file` (directories created). Errors: a build without ONNX, a network that cannot be described

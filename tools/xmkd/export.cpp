@@ -59,7 +59,8 @@ void register_export(CLI::App& app) {
   static ExportOptions o;
   auto* cmd = app.add_subcommand("export", "Write a run's single-modality network, with what predict needs, to one file");
   auto* run_option = cmd->add_option("--run", o.run, "the run directory (config.json, dataset.json, best/)");
-  auto* modality = cmd->add_option("--modality", o.modality, "the output to export, e.g. rgb or depth (its best checkpoint)");
+  auto* modality =
+      cmd->add_option("--modality", o.modality, "the output to export, e.g. rgb or depth (its best checkpoint)");
   cmd->add_option("--model", o.model, "instead of --run: a file `xmkd export` wrote, converted to --format onnx")
       ->excludes(run_option)
       ->excludes(modality);

@@ -48,8 +48,11 @@ void register_info(CLI::App& app) {
     std::printf("  cpu: %d OpenMP threads; %s (%s)\n", omp_get_max_threads(), openblas_get_config(),
                 parallel == 2 ? "OpenMP build" : parallel == 1 ? "pthreads build: expect contention" : "sequential");
     print_cuda();
-    if (train::onnx_export_available()) std::printf("  onnx export: opset %lld\n", static_cast<long long>(train::kOnnxOpset));
-    else std::printf("  onnx export: built without ONNX export\n");
+    if (train::onnx_export_available()) {
+      std::printf("  onnx export: opset %lld\n", static_cast<long long>(train::kOnnxOpset));
+    } else {
+      std::printf("  onnx export: built without ONNX export\n");
+    }
   });
 }
 
