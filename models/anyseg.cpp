@@ -47,6 +47,10 @@ Tensor ModalityStem::forward(const Tensor& x) {
   return max_pool2d(relu(bn1_->forward(conv1_->forward(x))), 3, 2, 1);
 }
 
+GraphValue ModalityStem::describe(GraphBuilder& g, GraphValue x) const {
+  return g.max_pool2d(g.relu(g.batch_norm(g.conv2d(x, *conv1_), *bn1_)), 3, 2, 1);
+}
+
 SharedTrunk::SharedTrunk() {
   layer1_ = register_module("layer1", make_layer(64, 64, 1));
   layer2_ = register_module("layer2", make_layer(64, 128, 2));
@@ -59,6 +63,14 @@ std::vector<Tensor> SharedTrunk::features(const Tensor& stem_output) {
   Tensor c3 = layer2_->forward(c2);
   Tensor c4 = layer3_->forward(c3);
   Tensor c5 = layer4_->forward(c4);
+  return {c2, c3, c4, c5};
+}
+
+std::vector<GraphValue> SharedTrunk::describe_features(GraphBuilder& g, GraphValue stem_output) const {
+  GraphValue c2 = describe_resnet_layer(g, *layer1_, stem_output);
+  GraphValue c3 = describe_resnet_layer(g, *layer2_, c2);
+  GraphValue c4 = describe_resnet_layer(g, *layer3_, c3);
+  GraphValue c5 = describe_resnet_layer(g, *layer4_, c4);
   return {c2, c3, c4, c5};
 }
 
@@ -142,6 +154,11 @@ AnySegBranch::AnySegBranch(std::shared_ptr<ModalityStem> stem, std::shared_ptr<S
 Tensor AnySegBranch::forward(const Tensor& x) {
   std::vector<Tensor> f = trunk_->features(stem_->forward(x));
   return decoder_->forward(f[3], {f[2], f[1], f[0]}, x.dim(2), x.dim(3));
+}
+
+GraphValue AnySegBranch::describe(GraphBuilder& g, GraphValue x) {
+  std::vector<GraphValue> f = trunk_->describe_features(g, stem_->describe(g, x));
+  return decoder_->describe(g, f[3], {f[2], f[1], f[0]});
 }
 
 DeploySpec AnySegBranch::spec() const {

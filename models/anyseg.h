@@ -28,6 +28,7 @@ class ModalityStem : public Module {
  public:
   explicit ModalityStem(int64_t in_channels);
   Tensor forward(const Tensor& x) override;
+  GraphValue describe(GraphBuilder& g, GraphValue x) const;
   int64_t in_channels() const { return in_channels_; }
 
  private:
@@ -41,6 +42,7 @@ class SharedTrunk : public Module {
  public:
   SharedTrunk();
   std::vector<Tensor> features(const Tensor& stem_output);
+  std::vector<GraphValue> describe_features(GraphBuilder& g, GraphValue stem_output) const;   // {C2, .., C5}
 
  private:
   std::shared_ptr<nn::Sequential> layer1_, layer2_, layer3_, layer4_;
@@ -95,6 +97,7 @@ class AnySegBranch : public Deployable {
                std::shared_ptr<SegDecoder> decoder, int64_t num_classes);
   Tensor forward(const Tensor& x) override;   // (N, C_m, H, W) -> (N, classes, H, W)
   DeploySpec spec() const override;           // "anyseg_branch" {in_channels, num_classes}
+  GraphValue describe(GraphBuilder& g, GraphValue x) override;   // forward() as a graph
 
  private:
   std::shared_ptr<ModalityStem> stem_;

@@ -36,7 +36,8 @@ void NetworkDeployable::adopt(std::shared_ptr<Module> network) {
 ResNet18ClassifierDeployable::ResNet18ClassifierDeployable(int64_t in_channels, int64_t num_classes)
     : in_channels_(in_channels), num_classes_(num_classes) {
   XMKD_CHECK(num_classes > 0, "resnet18_classifier: num_classes must be positive, got ", num_classes);
-  adopt(std::make_shared<ResNet18>(in_channels, num_classes));
+  resnet_ = std::make_shared<ResNet18>(in_channels, num_classes);
+  adopt(resnet_);
 }
 
 DeploySpec ResNet18ClassifierDeployable::spec() const {
@@ -45,7 +46,8 @@ DeploySpec ResNet18ClassifierDeployable::spec() const {
 
 SegmenterDeployable::SegmenterDeployable(int64_t in_channels, int64_t num_classes)
     : in_channels_(in_channels), num_classes_(num_classes) {
-  adopt(std::make_shared<Segmenter>(in_channels, num_classes));
+  segmenter_ = std::make_shared<Segmenter>(in_channels, num_classes);
+  adopt(segmenter_);
 }
 
 DeploySpec SegmenterDeployable::spec() const {

@@ -38,9 +38,11 @@ class ResNet18ClassifierDeployable : public NetworkDeployable {
  public:
   ResNet18ClassifierDeployable(int64_t in_channels, int64_t num_classes);
   DeploySpec spec() const override;
+  GraphValue describe(GraphBuilder& g, GraphValue x) override { return resnet_->describe(g, x); }
 
  private:
   int64_t in_channels_, num_classes_;
+  std::shared_ptr<ResNet18> resnet_;   // the adopted network, typed
 };
 
 // "segmenter" {in_channels, num_classes}: (N,C_in,H,W) -> (N,num_classes,H,W).
@@ -48,9 +50,11 @@ class SegmenterDeployable : public NetworkDeployable {
  public:
   SegmenterDeployable(int64_t in_channels, int64_t num_classes);
   DeploySpec spec() const override;
+  GraphValue describe(GraphBuilder& g, GraphValue x) override { return segmenter_->describe(g, x); }
 
  private:
   int64_t in_channels_, num_classes_;
+  std::shared_ptr<Segmenter> segmenter_;   // the adopted network, typed
 };
 
 // The entries of models/methods.cpp's deployable table; errors name the missing size.

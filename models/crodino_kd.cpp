@@ -34,6 +34,12 @@ CrodinoBranchOutputs CrodinoBranch::forward_all(const Tensor& x) {
 
 Tensor CrodinoBranch::forward(const Tensor& x) { return forward_all(x).logits; }
 
+GraphValue CrodinoBranch::describe(GraphBuilder& g, GraphValue x) {
+  ResNetGraphFeatures f = encoder_->describe_features(g, x);
+  GraphValue z = g.concat_channels({inv_head_->describe(g, f.c5), spec_head_->describe(g, f.c5)});
+  return decoder_->describe(g, z, {f.c4, f.c3, f.c2});
+}
+
 DeploySpec CrodinoBranch::spec() const {
   return {"crodino_branch", {{"in_channels", in_channels_}, {"num_classes", num_classes_}, {"feature_dim", feature_dim_}}};
 }

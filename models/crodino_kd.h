@@ -38,6 +38,7 @@ class CrodinoBranch : public Deployable {
   Tensor forward(const Tensor& x) override;   // (N, C_in, H, W) -> logits (N, num_classes, H, W)
   CrodinoBranchOutputs forward_all(const Tensor& x);
   DeploySpec spec() const override;
+  GraphValue describe(GraphBuilder& g, GraphValue x) override;   // forward() as a graph
 
   int64_t feature_dim() const { return feature_dim_; }
 

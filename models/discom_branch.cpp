@@ -63,6 +63,22 @@ Tensor DiscomBranch::forward(const Tensor& x) {
   return classify(z_inv, z_inf);
 }
 
+GraphValue DiscomBranch::describe(GraphBuilder& g, GraphValue x) {
+  GraphValue z_inv, z_inf;
+  if (uses_inv()) {
+    // projection: Linear -> BatchNorm1d -> ReLU (the constructor's order).
+    z_inv = g.linear(enc_inv_->describe_features(g, x).pooled, static_cast<const nn::Linear&>((*projection_)[0]));
+    z_inv = g.relu(g.batch_norm(z_inv, static_cast<const nn::BatchNorm&>((*projection_)[1])));
+  }
+  if (uses_inf()) z_inf = g.slice_channels(enc_spec_->describe_features(g, x).pooled, 0, kFeatureDim);
+  switch (representation_) {
+    case DiscomRepresentation::Both: return g.linear(g.concat_channels({z_inv, z_inf}), *classifier_);
+    case DiscomRepresentation::InvOnly: return g.linear(z_inv, *classifier_);
+    case DiscomRepresentation::InfOnly: return g.linear(z_inf, *classifier_);
+  }
+  fail("DiscomBranch: unknown representation");
+}
+
 DeploySpec DiscomBranch::spec() const {
   return DeploySpec{"discom_branch",
                     {{"in_channels", in_channels_},

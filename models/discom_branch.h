@@ -43,6 +43,7 @@ class DiscomBranch : public Deployable {
   DiscomBranchOutputs features(const Tensor& x);
   Tensor forward(const Tensor& x) override;   // logits (N, C)
   DeploySpec spec() const override;
+  GraphValue describe(GraphBuilder& g, GraphValue x) override;   // forward() as a graph
 
   int64_t in_channels() const { return in_channels_; }
   int64_t num_classes() const { return num_classes_; }

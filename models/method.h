@@ -21,6 +21,7 @@
 #include "engine/io/config.h"
 #include "engine/nn/module.h"
 #include "losses/loss_terms.h"
+#include "models/graph.h"
 
 namespace xmkd::models {
 
@@ -66,6 +67,12 @@ struct DeploySpec {
 class Deployable : public Module {
  public:
   virtual DeploySpec spec() const = 0;
+  // The eval-mode forward() told to `g` as a graph on input x; returns the logits. A network
+  // that cannot be told (by default) says so: `xmkd export --format onnx` then refuses it.
+  virtual GraphValue describe(GraphBuilder& g, GraphValue x) {
+    (void)g, (void)x;
+    fail("architecture '", spec().architecture, "' cannot be described as a graph (no ONNX export for it)");
+  }
 };
 
 class Method : public Module {

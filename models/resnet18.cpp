@@ -41,6 +41,26 @@ Tensor BasicBlock::forward(const Tensor& x) {
   return add_relu(out, downsample_ ? downsample_->forward(x) : x);
 }
 
+GraphValue BasicBlock::describe(GraphBuilder& g, GraphValue x) const {
+  GraphValue out = g.relu(g.batch_norm(g.conv2d(x, *conv1_), *bn1_));
+  out = g.batch_norm(g.conv2d(out, *conv2_), *bn2_);
+  GraphValue shortcut = x;
+  if (downsample_) {
+    shortcut = g.conv2d(x, static_cast<const nn::Conv2d&>((*downsample_)[0]));
+    shortcut = g.batch_norm(shortcut, static_cast<const nn::BatchNorm&>((*downsample_)[1]));
+  }
+  return g.relu(g.add(out, shortcut));
+}
+
+GraphValue describe_resnet_layer(GraphBuilder& g, nn::Sequential& layer, GraphValue x) {
+  for (size_t i = 0; i < layer.size(); ++i) {
+    const auto* block = dynamic_cast<const BasicBlock*>(&layer[i]);
+    XMKD_CHECK(block, "describe_resnet_layer: entry ", i, " of the layer is not a BasicBlock");
+    x = block->describe(g, x);
+  }
+  return x;
+}
+
 ResNet18::ResNet18(int64_t in_channels, int64_t num_classes) : in_channels_(in_channels), num_classes_(num_classes) {
   XMKD_CHECK(in_channels > 0, "ResNet18: in_channels must be positive, got ", in_channels);
   XMKD_CHECK(num_classes >= 0, "ResNet18: num_classes must be >= 0, got ", num_classes);
@@ -65,6 +85,22 @@ ResNetFeatures ResNet18::features(const Tensor& x) {
   f.c5 = layer4_->forward(f.c4);
   f.pooled = global_avg_pool(f.c5);
   return f;
+}
+
+ResNetGraphFeatures ResNet18::describe_features(GraphBuilder& g, GraphValue x) const {
+  ResNetGraphFeatures f;
+  GraphValue stem = g.max_pool2d(g.relu(g.batch_norm(g.conv2d(x, *conv1_), *bn1_)), 3, 2, 1);
+  f.c2 = describe_resnet_layer(g, *layer1_, stem);
+  f.c3 = describe_resnet_layer(g, *layer2_, f.c2);
+  f.c4 = describe_resnet_layer(g, *layer3_, f.c3);
+  f.c5 = describe_resnet_layer(g, *layer4_, f.c4);
+  f.pooled = g.global_avg_pool(f.c5);
+  return f;
+}
+
+GraphValue ResNet18::describe(GraphBuilder& g, GraphValue x) const {
+  XMKD_CHECK(fc_, "ResNet18::describe needs a classifier (num_classes > 0); use describe_features for the encoder");
+  return g.linear(describe_features(g, x).pooled, *fc_);
 }
 
 Tensor ResNet18::forward(const Tensor& x) {

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "engine/nn/layers.h"
+#include "models/graph.h"
 
 namespace xmkd::models {
 
@@ -15,12 +16,16 @@ class BasicBlock : public Module {
  public:
   BasicBlock(int64_t in_channels, int64_t out_channels, int stride);
   Tensor forward(const Tensor& x) override;
+  GraphValue describe(GraphBuilder& g, GraphValue x) const;   // forward() as a graph
 
  private:
   std::shared_ptr<nn::Conv2d> conv1_, conv2_;
   std::shared_ptr<nn::BatchNorm2d> bn1_, bn2_;
   std::shared_ptr<nn::Sequential> downsample_;   // null for the identity shortcut
 };
+
+// One of layer1..layer4 (a Sequential of BasicBlocks) as a graph.
+GraphValue describe_resnet_layer(GraphBuilder& g, nn::Sequential& layer, GraphValue x);
 
 // The multi-scale outputs the methods build on. Strides relative to the input: 4, 8, 16, 32.
 struct ResNetFeatures {
@@ -29,6 +34,10 @@ struct ResNetFeatures {
   Tensor c4;       // layer3: (N, 256, H/16, W/16)
   Tensor c5;       // layer4: (N, 512, H/32, W/32)
   Tensor pooled;   // global average of c5: (N, 512)
+};
+// The same features as values of a described graph (models/graph.h).
+struct ResNetGraphFeatures {
+  GraphValue c2, c3, c4, c5, pooled;
 };
 
 class ResNet18 : public Module {
@@ -40,6 +49,9 @@ class ResNet18 : public Module {
 
   ResNetFeatures features(const Tensor& x);
   Tensor forward(const Tensor& x) override;   // logits (N, num_classes); needs num_classes > 0
+  // features() and forward() as graphs.
+  ResNetGraphFeatures describe_features(GraphBuilder& g, GraphValue x) const;
+  GraphValue describe(GraphBuilder& g, GraphValue x) const;
 
   int64_t in_channels() const { return in_channels_; }
   int64_t num_classes() const { return num_classes_; }

@@ -12,6 +12,10 @@ ConvBnRelu::ConvBnRelu(int64_t in_channels, int64_t out_channels, int kernel) {
 
 Tensor ConvBnRelu::forward(const Tensor& x) { return relu(bn_->forward(conv_->forward(x))); }
 
+GraphValue ConvBnRelu::describe(GraphBuilder& g, GraphValue x) const {
+  return g.relu(g.batch_norm(g.conv2d(x, *conv_), *bn_));
+}
+
 SegDecoder::SegDecoder(int64_t bottleneck_channels, int64_t num_classes, std::vector<int64_t> stage_channels) {
   XMKD_CHECK(stage_channels.size() == 3, "SegDecoder: needs 3 stage widths (for C4, C3, C2), got ",
              stage_channels.size());
@@ -38,6 +42,14 @@ Tensor SegDecoder::forward(const Tensor& bottleneck, const std::vector<Tensor>& 
   return upsample_bilinear(classifier_->forward(y), static_cast<int>(out_h), static_cast<int>(out_w));
 }
 
+GraphValue SegDecoder::describe(GraphBuilder& g, GraphValue bottleneck, const std::vector<GraphValue>& skips) const {
+  XMKD_CHECK(skips.size() == 3, "SegDecoder: needs 3 skips {C4, C3, C2}, got ", skips.size());
+  g.require_input_multiple(32);
+  GraphValue y = bottleneck;
+  for (size_t i = 0; i < 3; ++i) y = stages_[i]->describe(g, g.concat_channels({g.upsample_bilinear(y, 2), skips[i]}));
+  return g.upsample_bilinear(g.conv2d(y, *classifier_), 4);
+}
+
 Segmenter::Segmenter(int64_t in_channels, int64_t num_classes, std::vector<int64_t> stage_channels) {
   encoder_ = register_module("encoder", std::make_shared<ResNet18>(in_channels));
   decoder_ = register_module("decoder", std::make_shared<SegDecoder>(ResNet18::kFeatureDim, num_classes, stage_channels));
@@ -46,6 +58,11 @@ Segmenter::Segmenter(int64_t in_channels, int64_t num_classes, std::vector<int64
 Tensor Segmenter::forward(const Tensor& x) {
   ResNetFeatures f = encoder_->features(x);
   return decoder_->forward(f.c5, {f.c4, f.c3, f.c2}, x.dim(2), x.dim(3));
+}
+
+GraphValue Segmenter::describe(GraphBuilder& g, GraphValue x) const {
+  ResNetGraphFeatures f = encoder_->describe_features(g, x);
+  return decoder_->describe(g, f.c5, {f.c4, f.c3, f.c2});
 }
 
 }  // namespace xmkd::models

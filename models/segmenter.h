@@ -19,6 +19,7 @@ class ConvBnRelu : public Module {
  public:
   ConvBnRelu(int64_t in_channels, int64_t out_channels, int kernel);
   Tensor forward(const Tensor& x) override;
+  GraphValue describe(GraphBuilder& g, GraphValue x) const;
 
  private:
   std::shared_ptr<nn::Conv2d> conv_;
@@ -33,6 +34,10 @@ class SegDecoder : public Module {
              std::vector<int64_t> stage_channels = {256, 128, 64});
   // skips = {C4, C3, C2}; returns logits (N, num_classes, out_h, out_w).
   Tensor forward(const Tensor& bottleneck, const std::vector<Tensor>& skips, int64_t out_h, int64_t out_w);
+  // forward() as a graph whose output is at 4x the resolution of C2 (the input size). The decoder's
+  // resizes to a skip's size are x2 and the last one x4 when the input sides are multiples of 32
+  // (ResNet-18's total stride), which the graph therefore requires.
+  GraphValue describe(GraphBuilder& g, GraphValue bottleneck, const std::vector<GraphValue>& skips) const;
 
  private:
   std::vector<std::shared_ptr<ConvBnRelu>> stages_;
@@ -43,6 +48,7 @@ class Segmenter : public Module {
  public:
   Segmenter(int64_t in_channels, int64_t num_classes, std::vector<int64_t> stage_channels = {256, 128, 64});
   Tensor forward(const Tensor& x) override;   // (N, C_in, H, W) -> (N, num_classes, H, W)
+  GraphValue describe(GraphBuilder& g, GraphValue x) const;
 
   ResNet18& encoder() { return *encoder_; }
   SegDecoder& decoder() { return *decoder_; }

@@ -16,8 +16,12 @@ run() {   # run quietly; show the output only if the command fails
   fi
 }
 
+# libopenmpi-dev, openmpi-bin: data-parallel training (train.distributed "mpi"; the
+# distributed tests run mpirun). libonnx-dev, libprotobuf-dev: `xmkd export --format onnx`;
+# python3-onnx, python3-opencv, python3-numpy: the test that checks those files with an
+# independent runtime (tests/e2e/onnx_check.py, run with /usr/bin/python3).
 packages=(g++ cmake ninja-build ccache libopenblas-openmp-dev nlohmann-json3-dev libstb-dev libgtest-dev libcli11-dev
-          libopenmpi-dev openmpi-bin)
+          libopenmpi-dev openmpi-bin libonnx-dev libprotobuf-dev python3-onnx python3-opencv python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -70,8 +70,7 @@ std::string default_export_path(const std::string& run_dir, const std::string& o
   return run_dir + "/export/" + output + ".safetensors";
 }
 
-void export_deployable(models::Method& method, const std::string& output, const std::string& run_dir,
-                       const std::string& file) {
+DeployedModel prepare_export(models::Method& method, const std::string& output, const std::string& run_dir) {
   const models::MethodOutput target = find_output(method, output);
   const RunInfo info = read_run_info(run_dir);
   std::shared_ptr<models::Deployable> deployable = method.deployable(output);
@@ -103,17 +102,26 @@ void export_deployable(models::Method& method, const std::string& output, const 
     auto it = best_metadata.find(key);
     if (it != best_metadata.end()) metadata[key] = it->second;
   }
-  TensorMap state;
-  for (const auto& [name, t] : deployable->state_dict()) state[name] = t.to(Device::CPU);
-  const std::filesystem::path parent = std::filesystem::path(file).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  io::save_safetensors(file, state, metadata);
+  DeployedModel model = deployed_from_metadata(checkpoint, metadata);
+  model.module = deployable;
+  model.module->eval();
+  return model;
 }
 
-DeployedModel load_deployed(const std::string& file, const DeployableFactory& make) {
+void export_deployable(models::Method& method, const std::string& output, const std::string& run_dir,
+                       const std::string& file) {
+  const DeployedModel model = prepare_export(method, output, run_dir);
+  TensorMap state;
+  for (const auto& [name, t] : model.module->state_dict()) state[name] = t.to(Device::CPU);
+  const std::filesystem::path parent = std::filesystem::path(file).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  io::save_safetensors(file, state, model.metadata);
+}
+
+DeployedModel deployed_from_metadata(const std::string& file, const std::map<std::string, std::string>& metadata) {
   DeployedModel model;
   model.file = file;
-  TensorMap weights = io::load_safetensors(file, &model.metadata);
+  model.metadata = metadata;
   const auto& md = model.metadata;
   model.spec.architecture = need(md, file, meta::kArchitecture);
   {
@@ -150,6 +158,13 @@ DeployedModel load_deployed(const std::string& file, const DeployableFactory& ma
   if (md.count(meta::kClassNames)) {
     model.class_names = parse_array<std::string>(file, meta::kClassNames, md.at(meta::kClassNames), "strings");
   }
+  return model;
+}
+
+DeployedModel load_deployed(const std::string& file, const DeployableFactory& make) {
+  std::map<std::string, std::string> metadata;
+  TensorMap weights = io::load_safetensors(file, &metadata);
+  DeployedModel model = deployed_from_metadata(file, metadata);
   try {
     model.module = make(model.spec);
   } catch (const Error& e) {

@@ -18,14 +18,7 @@ namespace xmkd::train {
 
 std::string default_export_path(const std::string& run_dir, const std::string& output);   // RUN/export/<output>.safetensors
 
-// Loads RUN/best/<output>.safetensors into method.checkpoint_module(output), then writes the
-// output's deployable module to `file` (directories created) with its metadata; the modality's
-// channels and normalisation come from RUN/dataset.json. Errors: an unknown output (lists the
-// outputs), an output without a deployable (lists those that have one), a missing checkpoint.
-void export_deployable(models::Method& method, const std::string& output, const std::string& run_dir,
-                       const std::string& file);
-
-// An exported file, rebuilt and loaded (eval mode, CPU).
+// An exported file, rebuilt and loaded (eval mode, CPU), or a run's network about to be exported.
 struct DeployedModel {
   std::string file;
   models::DeploySpec spec;
@@ -38,6 +31,21 @@ struct DeployedModel {
   std::map<std::string, std::string> metadata;
   std::shared_ptr<models::Deployable> module;
 };
+
+// Loads RUN/best/<output>.safetensors into method.checkpoint_module(output) and returns the
+// output's deployable module (eval mode, sharing the method's parameters) with the metadata an
+// export carries; the modality's channels and normalisation come from RUN/dataset.json; `file`
+// is the checkpoint. Errors: an unknown output (lists the outputs), an output without a
+// deployable (lists those that have one), a missing checkpoint.
+DeployedModel prepare_export(models::Method& method, const std::string& output, const std::string& run_dir);
+// prepare_export, then the deployable's state and metadata written to `file` as safetensors
+// (directories created).
+void export_deployable(models::Method& method, const std::string& output, const std::string& run_dir,
+                       const std::string& file);
+
+// The fields of a DeployedModel read from an export's metadata (errors name `file` and the key);
+// no module.
+DeployedModel deployed_from_metadata(const std::string& file, const std::map<std::string, std::string>& metadata);
 
 using DeployableFactory = std::function<std::shared_ptr<models::Deployable>(const models::DeploySpec&)>;
 // Reads the metadata (errors name the file and the key), builds the module with `make` (by default

@@ -6,6 +6,7 @@
 
 #include "engine/device.h"
 #include "kernels/cuda/runtime.h"
+#include "tools/train/onnx_export.h"
 #include "tools/xmkd/commands.h"
 
 extern "C" char* openblas_get_config(void);
@@ -47,6 +48,11 @@ void register_info(CLI::App& app) {
     std::printf("  cpu: %d OpenMP threads; %s (%s)\n", omp_get_max_threads(), openblas_get_config(),
                 parallel == 2 ? "OpenMP build" : parallel == 1 ? "pthreads build: expect contention" : "sequential");
     print_cuda();
+    if (train::onnx_export_available()) {
+      std::printf("  onnx export: opset %lld\n", static_cast<long long>(train::kOnnxOpset));
+    } else {
+      std::printf("  onnx export: built without ONNX export\n");
+    }
   });
 }
 
