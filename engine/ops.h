@@ -60,7 +60,8 @@ Tensor upsample_bilinear(const Tensor& x, int out_h, int out_w);
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 // Training batch norm whose statistics are those of the batches of every rank of comm together
-// (engine/distributed.h); running_mean (the shared shift of the sums) and running_var are updated
+// (engine/distributed.h), from two passes of per-rank sums summed over the ranks (the mean, then
+// the variance about it); running_mean and running_var are updated
 // as batch_norm's, from the ranks' statistics. Backward sums Σ dy and Σ dy·x̂ over the ranks for
 // dx; dweight and dbias are this rank's (the gradient all-reduce averages them). A collective:
 // every rank calls it, and runs its backward, in the same order. With one rank it is batch_norm.

@@ -81,9 +81,15 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   const Dim1Layout layout = check_batch_norm_args(x, weight, bias, running_mean, running_var, true);
   const int64_t N = layout.outer, C = layout.C, inner = layout.inner;
   const Device device = x.device();
-  // Forward: this rank's shifted sums and value count, summed over the ranks, then the fused
-  // normalisation with the ranks' statistics. The shift every rank shares is the running mean.
-  const Tensor shift = running_mean.defined() ? running_mean : Tensor::zeros({C}, DType::Float32, device);
+  // Forward, in two passes over x (norm.def): this rank's sums shifted by the running mean,
+  // summed over the ranks, give the mean; the sums shifted by the mean, summed, the variance;
+  // then the fused normalisation with the ranks' statistics.
+  const Tensor running_shift = running_mean.defined() ? running_mean : Tensor::zeros({C}, DType::Float32, device);
+  Tensor first = Tensor::empty({2 * C + 1}, DType::Float32, device);
+  XMKD_DISPATCH(device, batchnorm_stats, N, C, inner, x.data<float>(), running_shift.data<float>(), first.data<float>());
+  comm.all_reduce_sum(first);
+  Tensor shift = Tensor::empty({C}, DType::Float32, device);
+  XMKD_DISPATCH(device, batchnorm_shifted_mean, C, running_shift.data<float>(), first.data<float>(), shift.data<float>());
   Tensor sums = Tensor::empty({2 * C + 1}, DType::Float32, device);
   XMKD_DISPATCH(device, batchnorm_stats, N, C, inner, x.data<float>(), shift.data<float>(), sums.data<float>());
   comm.all_reduce_sum(sums);

@@ -172,6 +172,11 @@ void batchnorm_stats(int64_t N, int64_t C, int64_t inner, const float* x, const 
   }
 }
 
+void batchnorm_shifted_mean(int64_t C, const float* shift, const float* sums, float* mean) {
+  const double count = static_cast<double>(sums[2 * C]);
+  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<float>(static_cast<double>(shift[c]) + sums[c] / count);
+}
+
 void batchnorm_forward_from_sums(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                  const float* bias, const float* shift, const float* sums,
                                  float* running_mean, float* running_var, float momentum, float eps, float* y,

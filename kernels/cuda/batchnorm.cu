@@ -144,6 +144,13 @@ __global__ void batchnorm_stats_kernel(int64_t N, int64_t C, int64_t inner, cons
   }
 }
 
+__global__ void batchnorm_shifted_mean_kernel(int64_t C, const float* shift, const float* sums, float* mean) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const double count = static_cast<double>(sums[2 * C]);
+  mean[c] = static_cast<float>(static_cast<double>(shift[c]) + sums[c] / count);
+}
+
 __global__ void batchnorm_forward_from_sums_kernel(int64_t N, int64_t C, int64_t inner, const float* x,
                                                    const float* weight, const float* bias, const float* shift,
                                                    const float* sums, float* running_mean,
@@ -236,6 +243,10 @@ void batchnorm_stats(int64_t N, int64_t C, int64_t inner, const float* x, const 
   if (C == 0) return;
   batchnorm_stats_kernel<<<channel_blocks(C), kThreads, 0, stream()>>>(N, C, inner, x, shift, sums);
   XMKD_CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_shifted_mean(int64_t C, const float* shift, const float* sums, float* mean) {
+  XMKD_LAUNCH_OVER(C, batchnorm_shifted_mean_kernel, C, shift, sums, mean);
 }
 
 void batchnorm_forward_from_sums(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,

@@ -83,7 +83,7 @@ double max_abs_diff(const TensorMap& a, const TensorMap& b, const std::string& p
 // differently. This small network on these scenes magnifies any rounding difference about
 // tenfold per step (the one-process fused and split batch-norm kernels, the same math, drift
 // apart from 6e-7 after one step to 7e-6 after two at lr 0.01), so the comparison is after 4
-// steps at lr 0.002: measured 9.5e-7 (one float32 ulp of a running variance of 5.2, as between
+// steps at lr 0.002: measured 1.1e-6 (a few float32 ulps of a running variance of ~2-5, as between
 // the two one-process kernels), bound 1e-5. 2 ranks without synchronised batch norm, whose
 // statistics are those of B samples, differ by 0.44 there: the bound tells the two apart.
 TEST(MpiTraining, TwoRanksWithSyncBatchNormMatchOneProcessWithTwiceTheBatch) {

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "engine/distributed.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "losses/contrastive.h"
@@ -142,6 +143,22 @@ std::vector<OpCase> build_cases() {
             },
             [](const Inputs& in) {
               return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), /*training=*/true, 0.1f, 1e-5f);
+            },
+            curved(), kCurvedReason, kBatchNorm, kBatchNorm,
+            "an ulp of the batch mean or invstd moves every normalised value by that ulp times |x̂|"});
+  // One rank: the split kernels of synchronised batch norm; the running statistics (the sums'
+  // shift) are copied per evaluation, so the finite differences see the same shift each time.
+  add_case({"norm/sync_batch_norm_one_rank",
+            {"batchnorm_stats", "batchnorm_shifted_mean", "batchnorm_forward_from_sums", "batchnorm_backward",
+             "batchnorm_backward_from_sums"},
+            [](Generator& g) {
+              return std::vector<OpInput>{grad(add(Tensor::full({4, 3, 2, 2}, 2.0f), random_normal({4, 3, 2, 2}, g))),
+                                          grad(random_normal({3}, g)), grad(random_normal({3}, g)),
+                                          fixed(random_normal({3}, g)), fixed(Tensor::full({3}, 1.0f))};
+            },
+            [](const Inputs& in) {
+              static LocalCommunicator one_rank;
+              return sync_batch_norm(in[0], in[1], in[2], in[3].clone(), in[4].clone(), one_rank, 0.1f, 1e-5f);
             },
             curved(), kCurvedReason, kBatchNorm, kBatchNorm,
             "an ulp of the batch mean or invstd moves every normalised value by that ulp times |x̂|"});

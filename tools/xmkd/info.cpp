@@ -6,6 +6,7 @@
 
 #include "engine/device.h"
 #include "kernels/cuda/runtime.h"
+#include "tools/train/distributed.h"
 #include "tools/train/onnx_export.h"
 #include "tools/xmkd/commands.h"
 
@@ -53,6 +54,8 @@ void register_info(CLI::App& app) {
     } else {
       std::printf("  onnx export: built without ONNX export\n");
     }
+    std::printf("  data parallel: mpi %s, nccl %s (train.distributed; docs/distributed.md)\n",
+                train::mpi_compiled() ? "yes" : "built without MPI", train::nccl_compiled() ? "yes" : "no (needs CUDA and NCCL)");
   });
 }
 
