@@ -234,9 +234,10 @@ struct Trainer::State {
 
   void announce_interrupt() const {
     if (!root()) return;
-    std::fprintf(stderr, "interrupted: saved %s (epoch %lld, step %lld); resume with xmkd train --resume %s\n",
+    const std::string launcher = ranks->size() > 1 ? str_cat("mpirun -np ", ranks->size(), " ") : std::string();
+    std::fprintf(stderr, "interrupted: saved %s (epoch %lld, step %lld); resume with %sxmkd train --resume %s\n",
                  files.last().c_str(), static_cast<long long>(progress.epochs_done + 1), static_cast<long long>(progress.step_in_epoch),
-                 run_dir.c_str());
+                 launcher.c_str(), run_dir.c_str());
   }
 
   TrainStatus train() {
