@@ -25,6 +25,70 @@
 namespace xmkd::cpu {
 namespace {
 constexpr int64_t kParallelMin = 1 << 14;
+
+// Σ (x - shift) and Σ (x - shift)² over channel c's values, in double.
+void shifted_sums(int64_t N, int64_t C, int64_t inner, int64_t c, const float* x, float shift, double* sum,
+                  double* sum_sq) {
+  double s = 0.0, s2 = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* xp = x + (n * C + c) * inner;
+#pragma omp simd reduction(+ : s, s2)
+    for (int64_t i = 0; i < inner; ++i) {
+      const double d = static_cast<double>(xp[i]) - shift;
+      s += d;
+      s2 += d * d;
+    }
+  }
+  *sum = s;
+  *sum_sq = s2;
+}
+
+// y = (x - mean)·a + b over channel c's values.
+void normalise_values(int64_t N, int64_t C, int64_t inner, int64_t c, const float* x, float mean, float a, float b,
+                      float* y) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* xp = x + (n * C + c) * inner;
+    float* yp = y + (n * C + c) * inner;
+#pragma omp simd
+    for (int64_t i = 0; i < inner; ++i) yp[i] = (xp[i] - mean) * a + b;
+  }
+}
+
+// Channel c of a training forward from its shifted sums over `count` values: the batch mean and
+// biased variance, save_mean / save_invstd, the running statistics (when given), and y.
+void normalise_channel(int64_t N, int64_t C, int64_t inner, int64_t c, const float* x, const float* weight,
+                       const float* bias, double shift, double sum, double sum_sq, double count,
+                       float* running_mean, float* running_var, float momentum, float eps, float* y,
+                       float* save_mean, float* save_invstd) {
+  const double shifted_mean = sum / count;
+  const double var = std::max(sum_sq / count - shifted_mean * shifted_mean, 0.0);
+  const float mean_f = static_cast<float>(shift + shifted_mean);
+  const float invstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+  save_mean[c] = mean_f;
+  save_invstd[c] = invstd;
+  if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean_f;
+  if (running_var) {
+    const float unbiased = static_cast<float>(var * count / (count - 1.0));
+    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+  }
+  normalise_values(N, C, inner, c, x, mean_f, weight[c] * invstd, bias[c], y);
+}
+
+// Channel c of a training dx from Σ g and Σ g·x̂ over `count` values:
+// dx = k (g - Σg/n - (x - μ) σ⁻¹ Σ(g x̂)/n) with k = γσ⁻¹.
+void training_input_gradient(int64_t N, int64_t C, int64_t inner, int64_t c, const float* x, const float* dy,
+                             float k, float mean, float invstd, double sum_dy, double sum_dy_xhat, double count,
+                             float* dx) {
+  const float mean_dy = static_cast<float>(sum_dy / count);
+  const float xc_coef = static_cast<float>(invstd * sum_dy_xhat / count);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* xp = x + (n * C + c) * inner;
+    const float* gp = dy + (n * C + c) * inner;
+    float* dp = dx + (n * C + c) * inner;
+#pragma omp simd
+    for (int64_t i = 0; i < inner; ++i) dp[i] = k * (gp[i] - mean_dy - (xp[i] - mean) * xc_coef);
+  }
+}
 }  // namespace
 
 void batchnorm_workspace(int64_t, int64_t* floats) { *floats = 0; }
@@ -32,42 +96,14 @@ void batchnorm_workspace(int64_t, int64_t* floats) { *floats = 0; }
 void batchnorm_forward_training(int64_t N, int64_t C, int64_t inner, const float* x, const float* weight,
                                 const float* bias, float* running_mean, float* running_var, float momentum,
                                 float eps, float* y, float* save_mean, float* save_invstd, float* /*workspace*/) {
-  const int64_t n_per_channel = N * inner;
-  const double count = static_cast<double>(n_per_channel);
+  const double count = static_cast<double>(N * inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
     const float shift = x[c * inner];
     double sum = 0.0, sum_sq = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* xp = x + (n * C + c) * inner;
-#pragma omp simd reduction(+ : sum, sum_sq)
-      for (int64_t i = 0; i < inner; ++i) {
-        const double d = static_cast<double>(xp[i]) - shift;
-        sum += d;
-        sum_sq += d * d;
-      }
-    }
-    const double shifted_mean = sum / count;
-    const double var = std::max(sum_sq / count - shifted_mean * shifted_mean, 0.0);
-    const double mean = shift + shifted_mean;
-    const float invstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
-    const float mean_f = static_cast<float>(mean);
-    save_mean[c] = mean_f;
-    save_invstd[c] = invstd;
-    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean_f;
-    if (running_var) {
-      const float unbiased = static_cast<float>(var * count / (count - 1.0));
-      running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
-    }
-
-    const float a = weight[c] * invstd;
-    const float b = bias[c];
-    for (int64_t n = 0; n < N; ++n) {
-      const float* xp = x + (n * C + c) * inner;
-      float* yp = y + (n * C + c) * inner;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) yp[i] = (xp[i] - mean_f) * a + b;
-    }
+    shifted_sums(N, C, inner, c, x, shift, &sum, &sum_sq);
+    normalise_channel(N, C, inner, c, x, weight, bias, shift, sum, sum_sq, count, running_mean, running_var, momentum,
+                      eps, y, save_mean, save_invstd);
   }
 }
 
@@ -81,14 +117,7 @@ void batchnorm_forward_inference(int64_t N, int64_t C, int64_t inner, const floa
         static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
     save_mean[c] = mean;
     save_invstd[c] = invstd;
-    const float a = weight[c] * invstd;
-    const float b = bias[c];
-    for (int64_t n = 0; n < N; ++n) {
-      const float* xp = x + (n * C + c) * inner;
-      float* yp = y + (n * C + c) * inner;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) yp[i] = (xp[i] - mean) * a + b;
-    }
+    normalise_values(N, C, inner, c, x, mean, weight[c] * invstd, bias[c], y);
   }
 }
 
@@ -129,16 +158,7 @@ void batchnorm_backward(int64_t N, int64_t C, int64_t inner, bool training, cons
 
     const float k = weight[c] * invstd;
     if (training) {
-      // dx = k (g - Σg/n - (x - μ) σ⁻¹ Σ(g x̂)/n)
-      const float mean_dy = static_cast<float>(sum_dy / count);
-      const float xc_coef = static_cast<float>(invstd * sum_dy_xhat / count);
-      for (int64_t n = 0; n < N; ++n) {
-        const float* xp = x + (n * C + c) * inner;
-        const float* gp = dy + (n * C + c) * inner;
-        float* dp = dx + (n * C + c) * inner;
-#pragma omp simd
-        for (int64_t i = 0; i < inner; ++i) dp[i] = k * (gp[i] - mean_dy - (xp[i] - mean) * xc_coef);
-      }
+      training_input_gradient(N, C, inner, c, x, dy, k, mean, invstd, sum_dy, sum_dy_xhat, count, dx);
     } else {
       for (int64_t n = 0; n < N; ++n) {
         const float* gp = dy + (n * C + c) * inner;
@@ -156,17 +176,8 @@ void batchnorm_stats(int64_t N, int64_t C, int64_t inner, const float* x, const 
   sums[2 * C] = static_cast<float>(N * inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
-    const float k = shift[c];
     double sum = 0.0, sum_sq = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* xp = x + (n * C + c) * inner;
-#pragma omp simd reduction(+ : sum, sum_sq)
-      for (int64_t i = 0; i < inner; ++i) {
-        const double d = static_cast<double>(xp[i]) - k;
-        sum += d;
-        sum_sq += d * d;
-      }
-    }
+    shifted_sums(N, C, inner, c, x, shift[c], &sum, &sum_sq);
     sums[c] = static_cast<float>(sum);
     sums[C + c] = static_cast<float>(sum_sq);
   }
@@ -184,25 +195,8 @@ void batchnorm_forward_from_sums(int64_t N, int64_t C, int64_t inner, const floa
   const double n_all = static_cast<double>(sums[2 * C]);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
-    const double shifted_mean = static_cast<double>(sums[c]) / n_all;
-    const double var = std::max(static_cast<double>(sums[C + c]) / n_all - shifted_mean * shifted_mean, 0.0);
-    const float mean_f = static_cast<float>(static_cast<double>(shift[c]) + shifted_mean);
-    const float invstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
-    save_mean[c] = mean_f;
-    save_invstd[c] = invstd;
-    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean_f;
-    if (running_var) {
-      const float unbiased = static_cast<float>(var * n_all / (n_all - 1.0));
-      running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
-    }
-    const float a = weight[c] * invstd;
-    const float b = bias[c];
-    for (int64_t n = 0; n < N; ++n) {
-      const float* xp = x + (n * C + c) * inner;
-      float* yp = y + (n * C + c) * inner;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) yp[i] = (xp[i] - mean_f) * a + b;
-    }
+    normalise_channel(N, C, inner, c, x, weight, bias, shift[c], sums[c], sums[C + c], n_all, running_mean,
+                      running_var, momentum, eps, y, save_mean, save_invstd);
   }
 }
 
@@ -214,17 +208,7 @@ void batchnorm_backward_from_sums(int64_t N, int64_t C, int64_t inner, const flo
   for (int64_t c = 0; c < C; ++c) {
     const float mean = save_mean[c];
     const float invstd = save_invstd[c];
-    const float k = weight[c] * invstd;
-    // dx = k (g - Σg/n - (x - μ) σ⁻¹ Σ(g x̂)/n), the sums and n over every rank.
-    const float mean_dy = static_cast<float>(static_cast<double>(sums[c]) / n_all);
-    const float xc_coef = static_cast<float>(invstd * static_cast<double>(sums[C + c]) / n_all);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* xp = x + (n * C + c) * inner;
-      const float* gp = dy + (n * C + c) * inner;
-      float* dp = dx + (n * C + c) * inner;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) dp[i] = k * (gp[i] - mean_dy - (xp[i] - mean) * xc_coef);
-    }
+    training_input_gradient(N, C, inner, c, x, dy, weight[c] * invstd, mean, invstd, sums[c], sums[C + c], n_all, dx);
   }
 }
 

@@ -23,28 +23,33 @@ __device__ int64_t channel_offset(int64_t j, int64_t C, int64_t c, int64_t inner
   return ((j / inner) * C + c) * inner + j % inner;
 }
 
-__global__ void batchnorm_forward_training_kernel(int64_t N, int64_t C, int64_t inner, const float* x,
-                                                  const float* weight, const float* bias, float* running_mean,
-                                                  float* running_var, float momentum, float eps, float* y,
-                                                  float* save_mean, float* save_invstd) {
-  const int64_t c = blockIdx.x, n = N * inner;
-  const double count = static_cast<double>(n);
-  const float shift = x[c * inner];
-  double sum = 0.0, sum_sq = 0.0;
+// Σ (x - shift) and Σ (x - shift)² over channel c (blockIdx.x's), in double, on every thread.
+__device__ void block_shifted_sums(int64_t N, int64_t C, int64_t inner, int64_t c, const float* x, float shift,
+                                   double* sum, double* sum_sq) {
+  const int64_t n = N * inner;
+  double s = 0.0, s2 = 0.0;
   for (int64_t j = threadIdx.x; j < n; j += kThreads) {
     const double d = static_cast<double>(x[channel_offset(j, C, c, inner)]) - shift;
-    sum += d;
-    sum_sq += d * d;
+    s += d;
+    s2 += d * d;
   }
-  sum = block_sum(sum);
-  sum_sq = block_sum(sum_sq);
+  *sum = block_sum(s);
+  *sum_sq = block_sum(s2);
+}
 
-  // Every thread derives the same constants from the same sums; thread 0 writes them.
+// Channel c of a training forward from its shifted sums over `count` values (every thread of the
+// channel's block derives the same constants; thread 0 writes them, after all have read shift,
+// which may be running_mean itself).
+__device__ void block_normalise_channel(int64_t N, int64_t C, int64_t inner, int64_t c, const float* x,
+                                        const float* weight, const float* bias, double shift, double sum,
+                                        double sum_sq, double count, float* running_mean, float* running_var,
+                                        float momentum, float eps, float* y, float* save_mean, float* save_invstd) {
   const double shifted_mean = sum / count;
   const double raw_var = sum_sq / count - shifted_mean * shifted_mean;
   const double var = raw_var < 0.0 ? 0.0 : raw_var;   // std::max(raw_var, 0.0), NaN kept
   const float mean_f = static_cast<float>(shift + shifted_mean);
   const float invstd = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+  __syncthreads();
   if (threadIdx.x == 0) {
     save_mean[c] = mean_f;
     save_invstd[c] = invstd;
@@ -55,10 +60,36 @@ __global__ void batchnorm_forward_training_kernel(int64_t N, int64_t C, int64_t 
     }
   }
   const float a = weight[c] * invstd, b = bias[c];
+  const int64_t n = N * inner;
   for (int64_t j = threadIdx.x; j < n; j += kThreads) {
     const int64_t k = channel_offset(j, C, c, inner);
     y[k] = (x[k] - mean_f) * a + b;
   }
+}
+
+// Channel c of a training dx from Σ g and Σ g·x̂ over `count` values, k_c = γσ⁻¹.
+__device__ void block_training_input_gradient(int64_t N, int64_t C, int64_t inner, int64_t c, const float* x,
+                                              const float* dy, float k_c, float mean, float invstd, double sum_dy,
+                                              double sum_dy_xhat, double count, float* dx) {
+  const float mean_dy = static_cast<float>(sum_dy / count);
+  const float xc_coef = static_cast<float>(invstd * sum_dy_xhat / count);
+  const int64_t n = N * inner;
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const int64_t k = channel_offset(j, C, c, inner);
+    dx[k] = k_c * (dy[k] - mean_dy - (x[k] - mean) * xc_coef);
+  }
+}
+
+__global__ void batchnorm_forward_training_kernel(int64_t N, int64_t C, int64_t inner, const float* x,
+                                                  const float* weight, const float* bias, float* running_mean,
+                                                  float* running_var, float momentum, float eps, float* y,
+                                                  float* save_mean, float* save_invstd) {
+  const int64_t c = blockIdx.x;
+  const float shift = x[c * inner];
+  double sum = 0.0, sum_sq = 0.0;
+  block_shifted_sums(N, C, inner, c, x, shift, &sum, &sum_sq);
+  block_normalise_channel(N, C, inner, c, x, weight, bias, shift, sum, sum_sq, static_cast<double>(N * inner),
+                          running_mean, running_var, momentum, eps, y, save_mean, save_invstd);
 }
 
 __global__ void batchnorm_inference_stats_kernel(int64_t C, const float* running_mean, const float* running_var,
@@ -108,12 +139,7 @@ __global__ void batchnorm_backward_kernel(int64_t N, int64_t C, int64_t inner, b
   if (!dx) return;
   const float k_c = weight[c] * invstd;
   if (training) {
-    const float mean_dy = static_cast<float>(sum_dy / count);
-    const float xc_coef = static_cast<float>(invstd * sum_dy_xhat / count);
-    for (int64_t j = threadIdx.x; j < n; j += kThreads) {
-      const int64_t k = channel_offset(j, C, c, inner);
-      dx[k] = k_c * (dy[k] - mean_dy - (x[k] - mean) * xc_coef);
-    }
+    block_training_input_gradient(N, C, inner, c, x, dy, k_c, mean, invstd, sum_dy, sum_dy_xhat, count, dx);
   } else {
     for (int64_t j = threadIdx.x; j < n; j += kThreads) {
       const int64_t k = channel_offset(j, C, c, inner);
@@ -127,20 +153,13 @@ __global__ void batchnorm_backward_kernel(int64_t N, int64_t C, int64_t inner, b
 // channel's block from the summed sums, then applied.
 __global__ void batchnorm_stats_kernel(int64_t N, int64_t C, int64_t inner, const float* x, const float* shift,
                                        float* sums) {
-  const int64_t c = blockIdx.x, n = N * inner;
-  const float k = shift[c];
+  const int64_t c = blockIdx.x;
   double sum = 0.0, sum_sq = 0.0;
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
-    const double d = static_cast<double>(x[channel_offset(j, C, c, inner)]) - k;
-    sum += d;
-    sum_sq += d * d;
-  }
-  sum = block_sum(sum);
-  sum_sq = block_sum(sum_sq);
+  block_shifted_sums(N, C, inner, c, x, shift[c], &sum, &sum_sq);
   if (threadIdx.x == 0) {
     sums[c] = static_cast<float>(sum);
     sums[C + c] = static_cast<float>(sum_sq);
-    if (c == 0) sums[2 * C] = static_cast<float>(n);
+    if (c == 0) sums[2 * C] = static_cast<float>(N * inner);
   }
 }
 
@@ -156,45 +175,20 @@ __global__ void batchnorm_forward_from_sums_kernel(int64_t N, int64_t C, int64_t
                                                    const float* sums, float* running_mean,
                                                    float* running_var, float momentum, float eps, float* y,
                                                    float* save_mean, float* save_invstd) {
-  const int64_t c = blockIdx.x, n = N * inner;
-  const double n_all = static_cast<double>(sums[2 * C]);
-  const double shifted_mean = static_cast<double>(sums[c]) / n_all;
-  const double raw_var = static_cast<double>(sums[C + c]) / n_all - shifted_mean * shifted_mean;
-  const double var = raw_var < 0.0 ? 0.0 : raw_var;
-  const float mean_f = static_cast<float>(static_cast<double>(shift[c]) + shifted_mean);
-  const float invstd = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
-  // Every thread has read shift[c] (which may alias running_mean) before thread 0 writes.
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    save_mean[c] = mean_f;
-    save_invstd[c] = invstd;
-    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean_f;
-    if (running_var) {
-      const float unbiased = static_cast<float>(var * n_all / (n_all - 1.0));
-      running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
-    }
-  }
-  const float a = weight[c] * invstd, b = bias[c];
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
-    const int64_t k = channel_offset(j, C, c, inner);
-    y[k] = (x[k] - mean_f) * a + b;
-  }
+  const int64_t c = blockIdx.x;
+  block_normalise_channel(N, C, inner, c, x, weight, bias, shift[c], sums[c], sums[C + c],
+                          static_cast<double>(sums[2 * C]), running_mean, running_var, momentum, eps, y, save_mean,
+                          save_invstd);
 }
 
 __global__ void batchnorm_backward_from_sums_kernel(int64_t N, int64_t C, int64_t inner, const float* x,
                                                     const float* dy, const float* weight, const float* save_mean,
                                                     const float* save_invstd, const float* sums,
                                                     const float* count, float* dx) {
-  const int64_t c = blockIdx.x, n = N * inner;
-  const double n_all = static_cast<double>(*count);
+  const int64_t c = blockIdx.x;
   const float mean = save_mean[c], invstd = save_invstd[c];
-  const float k_c = weight[c] * invstd;
-  const float mean_dy = static_cast<float>(static_cast<double>(sums[c]) / n_all);
-  const float xc_coef = static_cast<float>(invstd * static_cast<double>(sums[C + c]) / n_all);
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
-    const int64_t k = channel_offset(j, C, c, inner);
-    dx[k] = k_c * (dy[k] - mean_dy - (x[k] - mean) * xc_coef);
-  }
+  block_training_input_gradient(N, C, inner, c, x, dy, weight[c] * invstd, mean, invstd, sums[c], sums[C + c],
+                                static_cast<double>(*count), dx);
 }
 
 unsigned channel_blocks(int64_t C) {
