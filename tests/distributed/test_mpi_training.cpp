@@ -18,60 +18,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/io/safetensors.h"
-#include "tests/support/run_cli.h"
+#include "tests/distributed/mpi_runs.h"
 #include "tests/support/temp_dir.h"
 
 namespace xmkd {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::TempDir;
-
-bool have_mpirun() { return std::system("command -v mpirun > /dev/null 2>&1") == 0; }
-
-// The environment every command gets: one thread, and OpenMPI's consent to run as root (CI).
-const char* kEnv = "OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1";
-
-std::string small_run(int batch) {
-  return std::string("train --config '") + XMKD_CONFIG_DIR + "/synthetic/cls_student.json'" +
-         " --set data.count=512 --set data.size=16 --set train.epochs=2 --set train.workers=0"
-         " --set train.optimizer.name=sgd --set train.optimizer.lr=0.002 --set train.optimizer.momentum=0"
-         " --set train.batch_size=" + std::to_string(batch);
-}
-
-// Runs `prefix xmkd args` through the shell, output captured; the exit status.
-int run(const std::string& prefix, const std::string& args, const std::string& log, std::string* out) {
-  const std::string command = std::string(kEnv) + " " + prefix + " '" + XMKD_BINARY + "' " + args + " > '" + log + "' 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-const std::string kTwoRanks = "mpirun -np 2";
-
-TensorMap method_state(const std::string& file, std::map<std::string, std::string>* metadata = nullptr) {
-  TensorMap all = io::load_safetensors(file, metadata);
-  return all;
-}
-
-double max_abs_diff(const TensorMap& a, const TensorMap& b, const std::string& prefix, std::string* where) {
-  double worst = 0;
-  for (const auto& [key, t] : a) {
-    if (key.rfind(prefix, 0) != 0 || t.dtype() != DType::Float32) continue;
-    const auto found = b.find(key);
-    EXPECT_NE(found, b.end()) << key;
-    if (found == b.end()) continue;
-    const std::vector<float> x = t.to_vector<float>(), y = found->second.to_vector<float>();
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double d = std::fabs(static_cast<double>(x[i]) - y[i]);
-      if (d > worst) worst = d, *where = key;
-    }
-  }
-  return worst;
-}
+using namespace testing;
 
 // 2 ranks with batch B and synchronised batch norm take the steps of 1 process with batch 2B:
 // the same global batches (the loader shards each into the ranks' halves), the same loss (the
@@ -97,9 +51,9 @@ TEST(MpiTraining, TwoRanksWithSyncBatchNormMatchOneProcessWithTwiceTheBatch) {
   EXPECT_NE(out.find("2 data-parallel ranks"), std::string::npos) << out;
   ASSERT_EQ(run(kTwoRanks, small_run(16) + four_steps + " --set train.distributed=mpi --out " + dir.path("unsynced"), dir.path("u.log"), &out), 130) << out;
 
-  const TensorMap one = method_state(dir.path("one/last.safetensors"));
-  const TensorMap two = method_state(dir.path("two/last.safetensors"));
-  const TensorMap unsynced = method_state(dir.path("unsynced/last.safetensors"));
+  const TensorMap one = load_checkpoint(dir.path("one/last.safetensors"));
+  const TensorMap two = load_checkpoint(dir.path("two/last.safetensors"));
+  const TensorMap unsynced = load_checkpoint(dir.path("unsynced/last.safetensors"));
   std::string where;
   const double synced_diff = max_abs_diff(one, two, "method.", &where);
   EXPECT_LE(synced_diff, 1e-5) << "at " << where;
@@ -136,8 +90,8 @@ TEST(MpiTraining, ResumedRunEqualsUninterruptedRun) {
   EXPECT_NE(out.find("trained by 2 ranks and this job has 1"), std::string::npos) << out;
   ASSERT_EQ(run(kTwoRanks, "train --resume " + dir.path("resumed"), dir.path("d.log"), &out), 0) << out;
 
-  const TensorMap a = method_state(dir.path("straight/last.safetensors"));
-  const TensorMap b = method_state(dir.path("resumed/last.safetensors"));
+  const TensorMap a = load_checkpoint(dir.path("straight/last.safetensors"));
+  const TensorMap b = load_checkpoint(dir.path("resumed/last.safetensors"));
   std::string where;
   EXPECT_EQ(max_abs_diff(a, b, "", &where), 0.0) << "at " << where;
 }
@@ -209,7 +163,7 @@ TEST(MpiTraining, KilledRankEndsTheJobAndTheCheckpointSurvives) {
   for (pid_t pid : ranks) EXPECT_FALSE(running(pid)) << "rank process " << pid << " still runs";
 
   std::map<std::string, std::string> metadata;
-  method_state(run_dir + "/last.safetensors", &metadata);
+  load_checkpoint(run_dir + "/last.safetensors", &metadata);
   const nlohmann::json progress = nlohmann::json::parse(metadata.at("xmkd.progress"));
   EXPECT_GE(progress.at("epochs_done").get<int>(), 1);
   std::string out;
