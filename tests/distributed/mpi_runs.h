@@ -19,7 +19,10 @@ namespace xmkd::testing {
 inline bool have_mpirun() { return std::system("command -v mpirun > /dev/null 2>&1") == 0; }
 
 // The environment every command gets: one thread, and OpenMPI's consent to run as root (CI).
-inline const char* kEnv = "OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1";
+// Shared-memory transfers by copy, not cross-memory attach, which containers often forbid.
+inline const char* kEnv =
+    "OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+    "OMPI_MCA_btl_vader_single_copy_mechanism=none";
 
 inline std::string small_run(int batch) {
   return std::string("train --config '") + XMKD_CONFIG_DIR + "/synthetic/cls_student.json'" +

@@ -96,13 +96,20 @@ TEST(MpiTraining, ResumedRunEqualsUninterruptedRun) {
   EXPECT_EQ(max_abs_diff(a, b, "", &where), 0.0) << "at " << where;
 }
 
-std::vector<pid_t> pids_of(const std::string& pattern) {
+// The processes whose command line starts with `program` and mentions `word` (read from /proc,
+// so that the test needs no procps).
+std::vector<pid_t> processes_of(const std::string& program, const std::string& word) {
   std::vector<pid_t> pids;
-  FILE* pipe = popen(("pgrep -f -- '" + pattern + "'").c_str(), "r");
-  if (!pipe) return pids;
-  long pid = 0;
-  while (std::fscanf(pipe, "%ld", &pid) == 1) pids.push_back(static_cast<pid_t>(pid));
-  pclose(pipe);
+  std::error_code error;   // processes come and go while /proc is listed
+  for (fs::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
+    const fs::directory_entry& entry = *it;
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    const std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (text.rfind(program + '\0', 0) == 0 && text.find(word) != std::string::npos)
+      pids.push_back(static_cast<pid_t>(std::stol(name)));
+  }
   return pids;
 }
 
@@ -138,11 +145,8 @@ TEST(MpiTraining, KilledRankEndsTheJobAndTheCheckpointSurvives) {
   // The ranks are the xmkd processes with the run directory in their command line (mpirun too
   // has it; it is not an xmkd process).
   std::vector<pid_t> ranks;
-  for (pid_t pid : pids_of(std::string(XMKD_BINARY) + " train")) {
-    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    if (text.rfind(XMKD_BINARY, 0) == 0 && text.find(run_dir) != std::string::npos) ranks.push_back(pid);
-  }
+  for (pid_t pid : processes_of(XMKD_BINARY, run_dir))
+    if (running(pid)) ranks.push_back(pid);
   ASSERT_EQ(ranks.size(), 2u);
   ASSERT_EQ(kill(ranks.back(), SIGKILL), 0);
   int status = 0;
