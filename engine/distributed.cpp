@@ -1,10 +1,9 @@
 #include "engine/distributed.h"
 
-#include <cstring>
+#include <algorithm>
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
-#include "kernels/cuda/runtime.h"
 
 namespace xmkd {
 
@@ -69,11 +68,11 @@ void GradientReducer::start(Bucket& b) {
   Tensor& flat = b.flat;
   const Device device = flat.device();
   float* data = flat.data<float>();
-  XMKD_DISPATCH(device, fill, data, flat.numel(), 0.0f);
+  XMKD_DISPATCH(device, fill, data, flat.numel(), 0.0f);   // a missing gradient counts zero, its flag 0
   for (size_t m = 0; m < b.members.size(); ++m) {
     const Tensor g = parameters_[b.members[m]].grad();
     if (!g.defined()) continue;
-    XMKD_DISPATCH(device, axpy, g.numel(), 1.0f, g.data<float>(), data + b.offsets[m]);   // 0 + g: a copy
+    copy_bytes(data + b.offsets[m], device, g.data<float>(), device, g.nbytes());
     XMKD_DISPATCH(device, fill, data + b.values + static_cast<int64_t>(m), 1, 1.0f);
   }
   b.pending = comm_.start_all_reduce_sum(flat);
@@ -88,9 +87,7 @@ void GradientReducer::finish(Bucket& b) {
   // The has-gradient flags (small integers, summed exactly) are the bucket's tail: one small
   // host copy per bucket.
   std::vector<float> flags(b.members.size());
-  const size_t flag_bytes = flags.size() * sizeof(float);
-  if (device == Device::CUDA) cuda::copy_device_to_host(flags.data(), data + b.values, flag_bytes);
-  else std::memcpy(flags.data(), data + b.values, flag_bytes);
+  copy_bytes(flags.data(), Device::CPU, data + b.values, device, flags.size() * sizeof(float));
   const float inverse = 1.0f / static_cast<float>(comm_.size());
   for (size_t m = 0; m < b.members.size(); ++m) {
     Tensor& p = parameters_[b.members[m]];
@@ -115,8 +112,23 @@ void GradientReducer::backward(const Tensor& loss) {
   for (Bucket& b : buckets_) finish(b);
 }
 
-void GradientReducer::broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors, int root) {
-  for (Tensor t : tensors) comm.broadcast(t, root);
+void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors, int root) {
+  if (comm.size() == 1 || tensors.empty()) return;
+  // One broadcast of every tensor's bytes packed end to end (8-byte aligned), not one per tensor.
+  const Device device = tensors.front().device();
+  std::vector<size_t> offsets;
+  size_t bytes = 0;
+  for (const Tensor& t : tensors) {
+    XMKD_CHECK(t.device() == device, "broadcast_tensors: ", t.str(), " is not on ", device_name(device),
+               " like the first tensor");
+    offsets.push_back(bytes);
+    bytes += (t.nbytes() + 7) / 8 * 8;
+  }
+  Tensor packed = Tensor::empty({static_cast<int64_t>(bytes / sizeof(float))}, DType::Float32, device);   // raw bytes
+  char* base = static_cast<char*>(packed.raw_data());
+  for (size_t k = 0; k < tensors.size(); ++k) copy_bytes(base + offsets[k], device, tensors[k].raw_data(), device, tensors[k].nbytes());
+  comm.broadcast(packed, root);
+  for (size_t k = 0; k < tensors.size(); ++k) copy_bytes(tensors[k].raw_data(), device, base + offsets[k], device, tensors[k].nbytes());
 }
 
 }  // namespace xmkd

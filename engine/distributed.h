@@ -63,6 +63,10 @@ class LocalCommunicator : public Communicator {
 void set_batchnorm_communicator(Communicator* comm);
 Communicator* batchnorm_communicator();
 
+// Replaces the values of `tensors` (any dtypes, one device) on every rank by rank root's, in one
+// broadcast of them packed together: the weights every rank starts from, the buffers of a step.
+void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors, int root = 0);
+
 // The gradient all-reduce of data-parallel training. The parameters are grouped into buckets of
 // about bucket_bytes, in the reverse of their order (the order in which backward completes them,
 // output layers first). backward(loss) runs loss.backward() and, as soon as every gradient of a
@@ -77,8 +81,6 @@ class GradientReducer {
   GradientReducer(Communicator& comm, std::vector<Tensor> parameters, int64_t bucket_bytes);
   void backward(const Tensor& loss);
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
-  // Replaces every parameter and buffer given by rank `root`'s (the weights every rank starts from).
-  static void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors, int root = 0);
 
  private:
   struct Bucket {

@@ -36,8 +36,6 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
-namespace {
-
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
   if (bytes == 0) return;
   if (dst_dev == Device::CPU && src_dev == Device::CPU) std::memcpy(dst, src, bytes);
@@ -45,8 +43,6 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
   else if (dst_dev == Device::CPU && src_dev == Device::CUDA) cuda::copy_device_to_host(dst, src, bytes);
   else cuda::copy_device_to_device(dst, src, bytes);
 }
-
-}  // namespace
 
 // --- creation --------------------------------------------------------------------------------
 

@@ -114,4 +114,8 @@ void check_ndim(const char* op, const char* arg, const Tensor& t, int expected);
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 
+// `bytes` from src to dst, on any devices (kernels/cuda/runtime.h's ordering): what copy_from does
+// for whole tensors, for the parts of one (the data-parallel buckets pack tensors at offsets).
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+
 }  // namespace xmkd

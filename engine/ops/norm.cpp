@@ -112,13 +112,22 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
     int64_t workspace_floats = 0;
     XMKD_DISPATCH(g.device(), batchnorm_workspace, C, &workspace_floats);
     Tensor scratch = workspace_floats > 0 ? Tensor::empty({workspace_floats}, DType::Float32, g.device()) : Tensor();
-    Tensor gw = Tensor::empty({C}, DType::Float32, g.device()), gb = Tensor::empty({C}, DType::Float32, g.device());
+    // [Σ dy | Σ dy·x̂] = [dbias | dweight], written in place; the parameters' gradients are this
+    // rank's copies, taken before the sum over the ranks.
+    Tensor reduced = Tensor::empty({2 * C}, DType::Float32, g.device());
+    float* sum_dy = reduced.data<float>();
     XMKD_DISPATCH(g.device(), batchnorm_backward, N, C, inner, true, saved_x.data<float>(), g.data<float>(),
                   saved_w.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), eps, nullptr,
-                  gw.data<float>(), gb.data<float>(), data_or_null(scratch));
-    Tensor reduced = Tensor::zeros({2 * C}, DType::Float32, g.device());   // [Σ dy, Σ dy·x̂] (0 + v: copies)
-    XMKD_DISPATCH(g.device(), axpy, C, 1.0f, gb.data<float>(), reduced.data<float>());
-    XMKD_DISPATCH(g.device(), axpy, C, 1.0f, gw.data<float>(), reduced.data<float>() + C);
+                  sum_dy + C, sum_dy, data_or_null(scratch));
+    Tensor gw, gb;
+    if (need_w) {
+      gw = Tensor::empty({C}, DType::Float32, g.device());
+      copy_bytes(gw.raw_data(), g.device(), sum_dy + C, g.device(), gw.nbytes());
+    }
+    if (need_b) {
+      gb = Tensor::empty({C}, DType::Float32, g.device());
+      copy_bytes(gb.raw_data(), g.device(), sum_dy, g.device(), gb.nbytes());
+    }
     ranks->all_reduce_sum(reduced);
     Tensor gx;
     if (need_x) {
@@ -127,7 +136,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
                     saved_w.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), reduced.data<float>(),
                     sums.data<float>() + 2 * C, gx.data<float>());
     }
-    return GradList{gx, need_w ? gw : Tensor(), need_b ? gb : Tensor()};
+    return GradList{gx, gw, gb};
   });
   return y;
 }

@@ -106,6 +106,7 @@ struct Trainer::State {
   std::shared_ptr<Communicator> ranks;
   std::unique_ptr<GradientReducer> reducer;
   bool sync_batchnorm = false;
+  std::vector<Tensor> rank0_buffers;   // broadcast from rank 0 before every step (several ranks, no sync BN)
   int64_t session_steps = 0;   // steps taken by this process (options.stop_after_steps)
   bool root() const { return ranks->rank() == 0; }
 
@@ -157,8 +158,7 @@ struct Trainer::State {
       at.gen = &gen;
       // Without synchronised batch norm each rank's running statistics follow its own batches;
       // as in PyTorch's DDP every step starts from rank 0's.
-      if (ranks->size() > 1 && !sync_batchnorm)
-        for (auto& [name, buffer] : method->named_buffers()) ranks->broadcast(buffer, 0);
+      broadcast_tensors(*ranks, rank0_buffers);
       LossTerms terms = method->training_loss(batch, at);
       // The step's one device-to-host copy: the total and every logged part together.
       std::vector<float> values = loss_values(terms);
@@ -434,7 +434,9 @@ Trainer::Trainer(io::Config config, TrainerOptions options, const std::string& r
     // from the same seed; this makes it a fact), then averages its gradients with the others'.
     std::vector<Tensor> state;
     for (auto& [name, t] : s.method->state_dict()) state.push_back(t);
-    GradientReducer::broadcast_tensors(*s.ranks, state);
+    broadcast_tensors(*s.ranks, state);
+    if (!s.sync_batchnorm)
+      for (auto& [name, t] : s.method->named_buffers()) s.rank0_buffers.push_back(t);
     std::vector<Tensor> parameters;
     for (auto& [name, t] : s.method->trainable_parameters()) parameters.push_back(t);
     s.reducer = std::make_unique<GradientReducer>(*s.ranks, parameters, static_cast<int64_t>(bucket_mb * 1024 * 1024));
