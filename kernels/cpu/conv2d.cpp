@@ -83,16 +83,18 @@ bool conv2d_uses_winograd(const Conv2dGeometry& g) {
   return winograd_shape && g.C >= kMinWinogradChannels && g.K >= kMinWinogradChannels && tiles >= kMinWinogradTiles;
 }
 
+int64_t conv2d_winograd_tile(const Conv2dGeometry& g) { return std::min(g.P, g.Q) >= 8 ? 4 : 2; }
+
 void conv2d_workspace(const Conv2dGeometry& g, ConvPass, int64_t* floats) { *floats = conv2d_workspace_size(g); }
 
 int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
-  return conv2d_uses_winograd(g) ? conv2d_winograd_workspace_size(g) : conv2d_gemm_workspace_size(g);
+  return conv2d_uses_winograd(g) ? conv2d_winograd_workspace_size(g, conv2d_winograd_tile(g)) : conv2d_gemm_workspace_size(g);
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
                     float* workspace) {
   if (conv2d_uses_winograd(g)) {
-    conv2d_forward_winograd(g, x, w, bias, y, workspace);
+    conv2d_forward_winograd(g, conv2d_winograd_tile(g), x, w, bias, y, workspace);
   } else {
     conv2d_forward_gemm(g, x, w, bias, y, workspace);
   }
@@ -100,7 +102,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
 
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx, float* workspace) {
   if (conv2d_uses_winograd(g)) {
-    conv2d_backward_data_winograd(g, dy, w, dx, workspace);
+    conv2d_backward_data_winograd(g, conv2d_winograd_tile(g), dy, w, dx, workspace);
   } else {
     conv2d_backward_data_gemm(g, dy, w, dx, workspace);
   }
@@ -113,7 +115,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
     return;
   }
   if (db) bias_grad(g, dy, db);
-  if (dw) conv2d_backward_weight_winograd(g, x, dy, dw, workspace);
+  if (dw) conv2d_backward_weight_winograd(g, conv2d_winograd_tile(g), x, dy, dw, workspace);
 }
 
 int64_t conv2d_images_per_gemm(const Conv2dGeometry& g) {

@@ -2,9 +2,10 @@
 //
 // Two algorithms, chosen in one place, conv2d_uses_winograd:
 //
-// Winograd F(2x2, 3x3) (kernels/cpu/conv2d_winograd.cpp) for 3x3 stride-1 convs with enough
-// channels and tiles, in all three passes: 16 GEMMs over transformed 4x4 tiles, 2.25x fewer
-// multiplications than im2col.
+// Winograd F(m x m, 3x3) (kernels/cpu/conv2d_winograd.cpp) for 3x3 stride-1 convs with enough
+// channels and tiles, in all three passes: F(4x4, 3x3), 36 GEMMs over transformed 6x6 tiles, 4x
+// fewer multiplications than im2col, on maps of at least 8x8; F(2x2, 3x3), 16 GEMMs over 4x4
+// tiles, 2.25x fewer, on smaller ones.
 //
 // im2col GEMM (kernels/cpu/conv2d.cpp) for everything else, and the reference the Winograd path
 // is tested against: im2col + one GEMM per GROUP of images, so the GEMM has G·P·Q columns
@@ -26,6 +27,12 @@ namespace xmkd::cpu {
 // batch (N·⌈P/2⌉·⌈Q/2⌉); the GEMM path for the rest. On ResNet-18 at batch 32 and 64x64 images
 // that is every 3x3 stride-1 conv but layer4's (2x2 maps: 32 tiles).
 bool conv2d_uses_winograd(const Conv2dGeometry& g);
+// The Winograd output tile m (m x m) for a conv conv2d_uses_winograd accepts: 4 when the forward
+// output is at least 8x8, else 2. On ResNet-18 at batch 32 and 64x64 images (2 threads, one
+// training step) F(4x4, 3x3) on layer1 and layer2 (16x16 and 8x8 maps) made the step 1.10x
+// faster than F(2x2, 3x3) everywhere; on layer3's 4x4 maps too, 1.08x (one 6x6 tile per image
+// spends 36 products on 16 outputs, as many as F(2x2) and with costlier transforms).
+int64_t conv2d_winograd_tile(const Conv2dGeometry& g);
 // Floats of scratch space the three conv2d kernels need on the path conv2d_uses_winograd picks.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g);
 
@@ -48,18 +55,20 @@ void conv2d_im2col(const Conv2dGeometry& g, const float* x, int64_t images, floa
 // The adjoint of im2col: dx: (images,C,H,W) = Σ of the col entries that read each pixel (overwritten).
 void conv2d_col2im(const Conv2dGeometry& g, const float* col, int64_t images, float* dx);
 
-// --- Winograd F(2x2, 3x3) path: only for g.R == g.S == 3, stride 1, dilation 1, pad <= 2 ---
-// How many images share one set of 16 GEMMs in the forward and backward-weight passes (1..N).
-int64_t conv2d_winograd_images_per_group(const Conv2dGeometry& g);
-// Floats of scratch space: the 16 transformed filters (or their gradients) and the transformed
-// input and output tiles of one group of images.
-int64_t conv2d_winograd_workspace_size(const Conv2dGeometry& g);
-void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                             float* workspace);
-void conv2d_backward_data_winograd(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+// --- Winograd F(m x m, 3x3) path: only for g.R == g.S == 3, stride 1, dilation 1, pad <= 2 ---
+// m, the output tile, is 2 or 4 (any other value runs as 2; conv2d_winograd_tile picks it, the
+// tests run both on any shape).
+// How many images share one set of (m + 2)² GEMMs in the forward and backward-weight passes (1..N).
+int64_t conv2d_winograd_images_per_group(const Conv2dGeometry& g, int64_t m);
+// Floats of scratch space: the (m + 2)² transformed filters (or their gradients) and the
+// transformed input and output tiles of one group of images.
+int64_t conv2d_winograd_workspace_size(const Conv2dGeometry& g, int64_t m);
+void conv2d_forward_winograd(const Conv2dGeometry& g, int64_t m, const float* x, const float* w, const float* bias,
+                             float* y, float* workspace);
+void conv2d_backward_data_winograd(const Conv2dGeometry& g, int64_t m, const float* dy, const float* w, float* dx,
                                    float* workspace);
 // dw only (not nullptr): conv2d_backward_weight computes db itself on either path.
-void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
+void conv2d_backward_weight_winograd(const Conv2dGeometry& g, int64_t m, const float* x, const float* dy, float* dw,
                                      float* workspace);
 
 }  // namespace xmkd::cpu
