@@ -22,6 +22,8 @@ using namespace synthetic;
 void check_options(const SyntheticOptions& o) {
   XMKD_CHECK(o.size >= 8 && o.size <= 4096, "synthetic dataset: size must be in [8, 4096], got ", o.size);
   XMKD_CHECK(o.count >= 1, "synthetic dataset: count must be >= 1, got ", o.count);
+  XMKD_CHECK(o.rgb_samples >= 1 && o.rgb_samples <= 8, "synthetic dataset: rgb_samples must be in [1, 8], got ",
+             o.rgb_samples);
 }
 
 // Holds only its options: every get() renders from scratch, so concurrent calls share nothing.
@@ -45,7 +47,7 @@ class SyntheticDataset final : public Dataset {
     Tensor label_map = Tensor::empty({s, s}, DType::Int64);
     render_scene(scene, s, sample_seed(options_.seed, index, kRgbNoiseStream),
                  sample_seed(options_.seed, index, kDepthNoiseStream), rgb.data<float>(), depth.data<float>(),
-                 label_map.data<int64_t>());
+                 label_map.data<int64_t>(), options_.rgb_samples);
     Sample sample;
     sample.images = {rgb, depth};
     sample.label = options_.task == Task::Classification ? scene_class : -1;

@@ -16,6 +16,7 @@ struct SyntheticOptions {
   int64_t size = 64;          // images are size x size
   int64_t count = 2000;
   uint64_t seed = 0;
+  int64_t rgb_samples = 1;    // RGB rays per pixel along each axis (anti-aliasing); depth uses one
 };
 
 // Generates samples on demand (in memory); modalities "rgb" (3 channels, [0, 1]) and "depth"

@@ -234,7 +234,7 @@ constexpr int kNoSurface = -1, kFloor = 0, kWall = 1;   // object k is surface 2
 }  // namespace
 
 void render_scene(const Scene& scene, int64_t size, uint64_t rgb_noise_seed, uint64_t depth_noise_seed, float* rgb,
-                  float* depth, int64_t* labels) {
+                  float* depth, int64_t* labels, int64_t rgb_samples) {
   const Camera& cam = scene.camera;
   const Vec3 origin{0, cam.height, 0};
   const Vec3 forward{0, -std::sin(cam.pitch), std::cos(cam.pitch)};
@@ -258,73 +258,102 @@ void render_scene(const Scene& scene, int64_t size, uint64_t rgb_noise_seed, uin
   std::vector<float> grazing(plane);      // |cos| between the view ray and the surface normal
   Generator rgb_gen(rgb_noise_seed);
 
+  // What one ray through the image point (sx, sy) (in units of the focal length) sees.
+  struct RayHit {
+    int surface = kNoSurface;
+    float t = 0;           // depth along the optical axis; 0 when nothing is hit
+    float cos_view = 1;    // |cos| between the ray and the surface normal
+    int64_t label = kWallLabel;
+    Colour colour;
+  };
+  const auto cast = [&](float sx, float sy, float samples_per_focal) {
+    const Vec3 d = forward + sx * right - sy * up;
+    // The nearest of floor, wall and objects.
+    float t = kInf;
+    int hit = kNoSurface;
+    Vec3 normal{0, 1, 0};
+    if (d.y < 0) {
+      t = -cam.height / d.y;
+      hit = kFloor;
+    }
+    const float wall_denom = dot(d, wall_normal);
+    if (wall_denom < 0 && wall_num / wall_denom < t) {
+      t = wall_num / wall_denom;
+      hit = kWall;
+      normal = wall_normal;
+    }
+    for (size_t k = 0; k < objects.size(); ++k) {
+      Vec3 n;
+      const float tk = intersect_object(objects[k], origin, d, &n);
+      if (tk < t) {
+        t = tk;
+        hit = 2 + static_cast<int>(k);
+        normal = n;
+      }
+    }
+    RayHit r;
+    r.surface = hit;
+    if (hit == kNoSurface) {
+      r.colour = scene.wall.base;
+      return r;
+    }
+    normal = normalized(normal);
+    const Vec3 point = origin + t * d;
+    const float ray_length = std::sqrt(dot(d, d));
+    r.t = t;
+    r.cos_view = std::fabs(dot(normal, d)) / ray_length;
+    const float footprint = t * ray_length / samples_per_focal / std::max(r.cos_view, 0.1f);
+    // Texture coordinates: the floor's (x, z), along the wall and up, an object's (x - x_centre, y).
+    const Material* m = &scene.floor;
+    float u = point.x, v = point.z;
+    r.label = kFloorLabel;
+    if (hit == kWall) {
+      m = &scene.wall;
+      u = dot(point, wall_tangent);
+      v = point.y;
+      r.label = kWallLabel;
+    } else if (hit >= 2) {
+      const SceneObject& o = scene.objects[hit - 2];
+      m = &o.material;
+      u = point.x - o.x;
+      v = point.y;
+      r.label = o.pixel_label();
+    }
+    const float w = pattern_weight(*m, u, v, footprint);
+    const float shade = scene.light.ambient + (1 - scene.light.ambient) * std::max(0.0f, dot(normal, light));
+    r.colour.r = ((1 - w) * m->base.r + w * m->second.r) * shade * scene.light.colour.r;
+    r.colour.g = ((1 - w) * m->base.g + w * m->second.g) * shade * scene.light.colour.g;
+    r.colour.b = ((1 - w) * m->base.b + w * m->second.b) * shade * scene.light.colour.b;
+    return r;
+  };
+
+  // Depth and labels come from the ray through the pixel's centre (a depth sensor reports one
+  // surface, not a blend); RGB averages rgb_samples x rgb_samples rays spread evenly over the
+  // pixel, as a camera's pixel integrates the light that falls on it.
+  const float sub_focal = focal * static_cast<float>(rgb_samples);   // subsamples per unit image plane
   for (int64_t i = 0; i < size; ++i) {
     for (int64_t j = 0; j < size; ++j) {
       const float sx = (static_cast<float>(j) + 0.5f - 0.5f * static_cast<float>(size)) / focal;
       const float sy = (static_cast<float>(i) + 0.5f - 0.5f * static_cast<float>(size)) / focal;
-      const Vec3 d = forward + sx * right - sy * up;
-
-      // The nearest of floor, wall and objects.
-      float t = kInf;
-      int hit = kNoSurface;
-      Vec3 normal{0, 1, 0};
-      if (d.y < 0) {
-        t = -cam.height / d.y;
-        hit = kFloor;
-      }
-      const float wall_denom = dot(d, wall_normal);
-      if (wall_denom < 0 && wall_num / wall_denom < t) {
-        t = wall_num / wall_denom;
-        hit = kWall;
-        normal = wall_normal;
-      }
-      for (size_t k = 0; k < objects.size(); ++k) {
-        Vec3 n;
-        const float tk = intersect_object(objects[k], origin, d, &n);
-        if (tk < t) {
-          t = tk;
-          hit = 2 + static_cast<int>(k);
-          normal = n;
-        }
-      }
-
+      const RayHit centre = cast(sx, sy, focal);
       const int64_t p = i * size + j;
-      surface[p] = hit;
-      Colour c{0, 0, 0};
-      if (hit == kNoSurface) {
-        clean[p] = 0;
-        grazing[p] = 1;
-        labels[p] = kWallLabel;
-        c = scene.wall.base;
-      } else {
-        normal = normalized(normal);
-        const Vec3 point = origin + t * d;
-        const float ray_length = std::sqrt(dot(d, d));
-        const float cos_view = std::fabs(dot(normal, d)) / ray_length;
-        const float footprint = t * ray_length / focal / std::max(cos_view, 0.1f);
-        // Texture coordinates: the floor's (x, z), along the wall and up, an object's (x - x_centre, y).
-        const Material* m = &scene.floor;
-        float u = point.x, v = point.z;
-        labels[p] = kFloorLabel;
-        if (hit == kWall) {
-          m = &scene.wall;
-          u = dot(point, wall_tangent);
-          v = point.y;
-          labels[p] = kWallLabel;
-        } else if (hit >= 2) {
-          const SceneObject& o = scene.objects[hit - 2];
-          m = &o.material;
-          u = point.x - o.x;
-          v = point.y;
-          labels[p] = o.pixel_label();
+      surface[p] = centre.surface;
+      labels[p] = centre.label;
+      clean[p] = centre.t;
+      grazing[p] = centre.cos_view;
+      Colour c = centre.colour;
+      if (rgb_samples > 1) {
+        c = {0, 0, 0};
+        for (int64_t a = 0; a < rgb_samples; ++a) {
+          for (int64_t b = 0; b < rgb_samples; ++b) {
+            const float ox = (static_cast<float>(b) + 0.5f - 0.5f * static_cast<float>(rgb_samples)) / sub_focal;
+            const float oy = (static_cast<float>(a) + 0.5f - 0.5f * static_cast<float>(rgb_samples)) / sub_focal;
+            const Colour ray = cast(sx + ox, sy + oy, sub_focal).colour;
+            c.r += ray.r, c.g += ray.g, c.b += ray.b;
+          }
         }
-        const float w = pattern_weight(*m, u, v, footprint);
-        const float shade = scene.light.ambient + (1 - scene.light.ambient) * std::max(0.0f, dot(normal, light));
-        c.r = ((1 - w) * m->base.r + w * m->second.r) * shade * scene.light.colour.r;
-        c.g = ((1 - w) * m->base.g + w * m->second.g) * shade * scene.light.colour.g;
-        c.b = ((1 - w) * m->base.b + w * m->second.b) * shade * scene.light.colour.b;
-        clean[p] = t;
-        grazing[p] = cos_view;
+        const float k = 1.0f / static_cast<float>(rgb_samples * rgb_samples);
+        c.r *= k, c.g *= k, c.b *= k;
       }
       const float channel[3] = {c.r, c.g, c.b};
       for (int ch = 0; ch < 3; ++ch) {

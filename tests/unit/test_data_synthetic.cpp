@@ -339,6 +339,38 @@ TEST(SyntheticDataset, DifferentIndicesGiveDifferentScenes) {
   }
 }
 
+TEST(SyntheticDataset, AntiAliasedRgbChangesOnlyRgbAndMostlyAtEdges) {
+  // rgb_samples = 3: each RGB pixel the mean of 3x3 rays. Depth and labels come from the centre
+  // ray, so they stay the same to the byte; RGB changes where a pixel straddles an edge (a label
+  // change among its 4-neighbours) far more than inside a surface.
+  SyntheticOptions aa = options();
+  aa.rgb_samples = 3;
+  const auto plain = synthetic_dataset(options()), smooth = synthetic_dataset(aa);
+  double edge_change = 0, inner_change = 0;
+  int64_t edges = 0, inner = 0;
+  for (int64_t i : {0, 5, 9}) {
+    const Sample a = plain->get(i), b = smooth->get(i);
+    EXPECT_TRUE(same_bytes(a.images[1], b.images[1])) << "depth of sample " << i;
+    EXPECT_TRUE(same_bytes(a.label_maps[0], b.label_maps[0])) << "labels of sample " << i;
+    EXPECT_FALSE(same_bytes(a.images[0], b.images[0])) << "RGB of sample " << i;
+    const int64_t* label = a.label_maps[0].data<int64_t>();
+    const float *x = a.images[0].data<float>(), *y = b.images[0].data<float>();
+    for (int64_t r = 1; r + 1 < 32; ++r)
+      for (int64_t c = 1; c + 1 < 32; ++c) {
+        const int64_t p = r * 32 + c;
+        const bool edge = label[p - 1] != label[p] || label[p + 1] != label[p] || label[p - 32] != label[p] ||
+                          label[p + 32] != label[p];
+        double change = 0;
+        for (int64_t ch = 0; ch < 3; ++ch) change += std::fabs(x[ch * 1024 + p] - y[ch * 1024 + p]);
+        (edge ? edge_change : inner_change) += change;
+        ++(edge ? edges : inner);
+      }
+  }
+  ASSERT_GT(edges, 0);
+  EXPECT_GT(edge_change / edges, 2 * inner_change / inner)
+      << "mean RGB change at edges " << edge_change / edges << ", inside surfaces " << inner_change / inner;
+}
+
 TEST(SyntheticDataset, ShapesValuesAndLabelMaps) {
   const auto d = synthetic_dataset(options(Task::Classification, 40, 80));
   ASSERT_EQ(d->modalities().size(), 2u);
@@ -460,6 +492,13 @@ TEST(SyntheticDataset, ConcurrentReadsMatchSerialReads) {
 TEST(SyntheticDataset, BadOptionsAndIndicesAreErrors) {
   testing::expect_error_naming([] { synthetic_dataset(options(Task::Classification, 4)); }, "synthetic", "size");
   testing::expect_error_naming([] { synthetic_dataset(options(Task::Classification, 32, 0)); }, "synthetic", "count");
+  testing::expect_error_naming(
+      [] {
+        SyntheticOptions o = options();
+        o.rgb_samples = 0;
+        synthetic_dataset(o);
+      },
+      "synthetic", "rgb_samples");
   const auto d = synthetic_dataset(options());
   testing::expect_error_naming([&] { d->get(64); }, "synthetic", "64");
   testing::expect_error_naming([&] { d->get(-1); }, "synthetic", "-1");

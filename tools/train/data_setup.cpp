@@ -88,6 +88,9 @@ Splits open_format(const io::ConfigNode& node, std::vector<std::string>* class_n
     o.size = node.get_int("size", 64);
     o.count = node.get_int("count", 2000);
     o.seed = static_cast<uint64_t>(node.get_int("seed", 0));
+    o.rgb_samples = node.get_int("rgb_samples", o.rgb_samples);
+    if (o.rgb_samples < 1 || o.rgb_samples > 8)
+      node.fail("rgb_samples", str_cat("expected 1 to 8 RGB rays per pixel along each axis, got ", o.rgb_samples));
     if (o.size < 8) node.fail("size", str_cat("expected at least 8 pixels, got ", o.size));
     if (o.count < 1) node.fail("count", str_cat("expected a positive sample count, got ", o.count));
     const data::SplitFractions fractions = read_fractions(node);

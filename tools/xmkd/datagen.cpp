@@ -23,6 +23,7 @@ struct DatagenOptions {
   int64_t size = 64;
   int64_t count = 2000;
   uint64_t seed = 0;
+  int64_t rgb_samples = 1;
   std::string out, grid;
   int64_t grid_per_class = 2;
   bool bench = false;
@@ -50,6 +51,7 @@ void write_grid(const DatagenOptions& o, const std::string& path) {
   options.task = data::Task::Classification;
   options.size = o.size;
   options.seed = o.seed;
+  options.rgb_samples = o.rgb_samples;
   options.count = 64 * syn::kSceneClasses * o.grid_per_class;   // plenty to find per_class of each
   const auto dataset = data::synthetic_dataset(options);
   const std::vector<int64_t> labels = dataset->labels();
@@ -102,6 +104,7 @@ void run(const DatagenOptions& o) {
   options.size = o.size;
   options.count = o.count;
   options.seed = o.seed;
+  options.rgb_samples = o.rgb_samples;
   XMKD_CHECK(!o.out.empty() || !o.grid.empty() || o.bench,
              "datagen: nothing to do; give --out DIR, --grid FILE.png or --bench");
   if (o.bench) {
@@ -138,6 +141,10 @@ void register_datagen(CLI::App& app) {
   cmd->add_option("--size", options->size, "image size S (images are S x S)")->capture_default_str();
   cmd->add_option("--count", options->count, "number of samples")->capture_default_str();
   cmd->add_option("--seed", options->seed, "dataset seed: sample i of seed K is always the same")->capture_default_str();
+  cmd->add_option("--rgb-samples", options->rgb_samples,
+                  "RGB rays per pixel along each axis (anti-aliasing; depth and labels use the centre ray)")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
   cmd->add_option("--out", options->out, "write rgb/, depth/, labels/ PNGs and manifest.json into this directory");
   cmd->add_option("--grid", options->grid, "write a PNG grid of examples of every class (RGB, depth, labels)");
   cmd->add_option("--grid-per-class", options->grid_per_class, "examples per class in the grid")
