@@ -169,7 +169,8 @@ Conv3x3 backward_data_conv(const Conv2dGeometry& g, int64_t m) {
 
 // Images whose tiles share one set of GEMMs (1..N).
 int64_t images_per_group(const Conv3x3& cv) {
-  return std::clamp<int64_t>(kTargetGroupOutputs / (cv.m * cv.m) / cv.tiles_per_image(), 1, std::max<int64_t>(1, cv.N));
+  const int64_t target_tiles = kTargetGroupOutputs / (cv.m * cv.m);
+  return std::clamp<int64_t>(target_tiles / cv.tiles_per_image(), 1, std::max<int64_t>(1, cv.N));
 }
 int64_t group_tiles(const Conv3x3& cv) { return images_per_group(cv) * cv.tiles_per_image(); }
 
