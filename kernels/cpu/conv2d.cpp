@@ -88,7 +88,8 @@ int64_t conv2d_winograd_tile(const Conv2dGeometry& g) { return std::min(g.P, g.Q
 void conv2d_workspace(const Conv2dGeometry& g, ConvPass, int64_t* floats) { *floats = conv2d_workspace_size(g); }
 
 int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
-  return conv2d_uses_winograd(g) ? conv2d_winograd_workspace_size(g, conv2d_winograd_tile(g)) : conv2d_gemm_workspace_size(g);
+  if (conv2d_uses_winograd(g)) return conv2d_winograd_workspace_size(g, conv2d_winograd_tile(g));
+  return conv2d_gemm_workspace_size(g);
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,

@@ -30,8 +30,8 @@ bool conv2d_uses_winograd(const Conv2dGeometry& g);
 // The Winograd output tile m (m x m) for a conv conv2d_uses_winograd accepts: 4 when the forward
 // output is at least 8x8, else 2. On ResNet-18 at batch 32 and 64x64 images (2 threads, one
 // training step) F(4x4, 3x3) on layer1 and layer2 (16x16 and 8x8 maps) made the step 1.10x
-// faster than F(2x2, 3x3) everywhere; on layer3's 4x4 maps too, 1.08x (one 6x6 tile per image
-// spends 36 products on 16 outputs, as many as F(2x2) and with costlier transforms).
+// faster than F(2x2, 3x3) everywhere; extending it to layer3's 4x4 maps gave only 1.08x (one 6x6
+// tile per image spends 36 products on 16 outputs, as many as F(2x2), with costlier transforms).
 int64_t conv2d_winograd_tile(const Conv2dGeometry& g);
 // Floats of scratch space the three conv2d kernels need on the path conv2d_uses_winograd picks.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g);
